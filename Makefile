@@ -1,0 +1,36 @@
+# The README's two commands: `make train` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install train test test-slow bench bench-train fidelity clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,gym]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)
+	$(PY) -m rlax_lander train --out runs/default
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) scripts/bench_env.py
+
+bench-train: $(STAMP)
+	$(PY) scripts/bench_train.py
+
+fidelity: $(STAMP)
+	$(PY) scripts/fidelity.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,91 @@
+"""State and parameters of the JAX LunarLander (``flax.struct`` dataclasses).
+
+The three bodies are kept in reduced coordinates: the hull's pose plus one relative angle per leg.
+The revolute joints' point constraints therefore hold by construction; see ``physics.py``.
+Leg index 0 is the original's ``legs[0]`` (right, +x side, observation index 6), index 1 is
+``legs[1]`` (left, observation index 7).
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from rlax_lander.env import constants as C
+
+
+@struct.dataclass
+class EnvState:
+    """One lander's full state. Shapes are per env; a batch adds leading axes.
+
+    Attributes:
+      pos: [2] hull origin (not its centre of mass), m, world frame.
+      angle: [] hull angle, rad, counter-clockwise, not wrapped.
+      leg_angle: [2] physical relative leg angles ``theta_leg - theta_hull``, rad.
+      vel: [2] hull centre-of-mass velocity, m/s.
+      ang_vel: [] hull angular velocity, rad/s.
+      leg_ang_vel: [2] relative leg angular velocities, rad/s.
+      terrain_y: [11] smoothed terrain heights at x = 0, 2, ..., 20 m.
+      leg_contact: [2] bool, the original's ``ground_contact`` flags (event driven).
+      touching: [2, 11] bool, whether leg l touched edge e at the last collide pass
+        (edges 0..9 are the terrain, 10 is the flat bottom edge at y = 0).
+      game_over: [] bool, sticky hull-ground contact flag.
+      prev_shaping: [] float32, shaping after the previous step.
+      sleep_steps: [] int32, consecutive steps with all three bodies quiet.
+      wind_idx, torque_idx: [] int32 phase indices of wind and turbulence.
+      motor_impulse, limit_impulse: [2] accumulated joint impulses (warm start), N m s.
+      contact_impulse: [2, 3, 2] accumulated (normal, tangent) impulses of each leg's contact
+        points (warm start), N s.
+      time: [] int32 env steps since reset (the internal reset step not counted).
+    """
+
+    pos: jax.Array
+    angle: jax.Array
+    leg_angle: jax.Array
+    vel: jax.Array
+    ang_vel: jax.Array
+    leg_ang_vel: jax.Array
+    terrain_y: jax.Array
+    leg_contact: jax.Array
+    touching: jax.Array
+    game_over: jax.Array
+    prev_shaping: jax.Array
+    sleep_steps: jax.Array
+    wind_idx: jax.Array
+    torque_idx: jax.Array
+    motor_impulse: jax.Array
+    limit_impulse: jax.Array
+    contact_impulse: jax.Array
+    time: jax.Array
+
+
+@struct.dataclass
+class EnvParams:
+    """Tunables of the lander. ``continuous`` and the iteration counts are static (they change the
+    compiled program); the rest are arrays and can be vmapped.
+
+    Attributes:
+      gravity: m/s^2, must satisfy -12 < g < 0 (as the original asserts).
+      enable_wind: bool, wind and turbulence on/off.
+      wind_power: N, amplitude of the horizontal wind force.
+      turbulence_power: N m, amplitude of the turbulence torque.
+      max_steps_in_episode: truncation step count (``TimeLimit``).
+      continuous: bool, Box(-1, 1, (2,)) actions instead of Discrete(4).
+      velocity_iterations: sequential-impulse sweeps per step over joints and contacts.
+      position_iterations: position-correction sweeps per step.
+    """
+
+    gravity: float = C.GRAVITY
+    enable_wind: bool = False
+    wind_power: float = C.WIND_POWER
+    turbulence_power: float = C.TURBULENCE_POWER
+    max_steps_in_episode: int = C.MAX_EPISODE_STEPS
+    continuous: bool = struct.field(pytree_node=False, default=False)
+    velocity_iterations: int = struct.field(pytree_node=False, default=20)
+    position_iterations: int = struct.field(pytree_node=False, default=4)
+
+
+def state_nbytes(state: Any) -> int:
+    """Bytes of one env's state (sum over leaves)."""
+    return int(sum(jnp.asarray(x).nbytes for x in jax.tree_util.tree_leaves(state)))
