@@ -91,3 +91,27 @@ MAX_EPISODE_STEPS = 1000
 # --- observation ----------------------------------------------------------------------------------------
 OBS_LOW = np.array([-2.5, -2.5, -10.0, -10.0, -2 * math.pi, -10.0, 0.0, 0.0], dtype=np.float32)
 OBS_HIGH = np.array([2.5, 2.5, 10.0, 10.0, 2 * math.pi, 10.0, 1.0, 1.0], dtype=np.float32)
+
+# --- engines (section 6.2-6.5) ------------------------------------------------------------------------
+SIDE_ENGINE_X_QUIRK = 17.0  # px, the literal 17 in the side-engine application point's x term (not 14)
+DISPERSION = 1.0 / SCALE  # m, half-range of each per-step dispersion draw U(-1, 1) / SCALE
+MAIN_DISPERSION_FACTOR = 2.0  # main-engine nozzle offset is MAIN_ENGINE_Y_LOCATION / SCALE + 2 d0
+SIDE_DISPERSION_FACTOR = 3.0  # side-engine lateral offset is 3 d1 + direction * SIDE_ENGINE_AWAY / SCALE
+SIDE_ENGINE_THRESHOLD = 0.5  # continuous: side engine fires iff |a1| > 0.5 (strict)
+MIN_THROTTLE = 0.5  # continuous throttles live in (0.5, 1]
+NUM_DISCRETE_ACTIONS = 4  # 0 noop, 1 side engine direction -1, 2 main engine, 3 side engine direction +1
+
+# --- reward (section 6.8) -------------------------------------------------------------------------------
+SHAPING_DISTANCE = 100.0  # weight of -|(s0, s1)|
+SHAPING_SPEED = 100.0  # weight of -|(s2, s3)|
+SHAPING_ANGLE = 100.0  # weight of -|s4|
+SHAPING_LEG = 10.0  # bonus per leg contact flag
+MAIN_ENGINE_FUEL = 0.30  # reward cost per unit of m_power
+SIDE_ENGINE_FUEL = 0.03  # reward cost per unit of s_power
+CRASH_REWARD = -100.0  # game_over or |s0| >= 1
+LANDED_REWARD = 100.0  # hull not awake; wins over CRASH_REWARD
+OUT_OF_BOUNDS_X = 1.0  # terminate when |s0| >= 1 (x = 0 or 20 m)
+
+# --- observation scales (section 6.7) -----------------------------------------------------------------
+OBS_ANG_VEL_SCALE = 20.0  # s5 = 20 * omega / FPS
+OBS_Y_REFERENCE = HELIPAD_Y + LEG_DOWN / SCALE  # 3.9333 m: hull origin height where s1 = 0
