@@ -1,0 +1,233 @@
+"""`DQNConfig`: one frozen, validated description of a DQN run, and its `Hparams` pytree.
+
+Two kinds of settings live here:
+- static ones (shapes and modes: network widths, batch/buffer sizes, `num_envs`, loss,
+  target mode...) change the compiled program;
+- numeric ones (`learning_rate`, `tau`, `gamma`, epsilon-schedule numbers) are copied into
+  an `Hparams` pytree by `config.hparams()` and passed to `train(key, hparams)` as *inputs*,
+  so a grid over them is a `jax.vmap`, not a recompile.
+
+Counting conventions (documented once, used everywhere):
+- `total_timesteps`, `learning_starts` and epsilon decay steps count *env steps summed over
+  the `num_envs` parallel envs* of one seed. One vector step = `num_envs` env steps.
+- `train_frequency = k` means one gradient update per k env steps. With `num_envs = n`, a
+  training iteration is `max(1, k // n)` vector steps followed by `max(1, n // k)` updates,
+  which keeps the env-steps-per-update ratio at k whenever one of k, n divides the other.
+- `target_update_period` counts gradient updates: "hard" copies online -> target every
+  `period` updates; "soft" applies a Polyak step with `tau` every `period` updates;
+  "none" uses the online params as targets (e.g. the LayerNorm ablation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import jax.numpy as jnp
+from flax import struct
+
+TargetMode = Literal["none", "hard", "soft"]
+LossKind = Literal["huber", "l2"]
+EpsilonSchedule = Literal["linear", "exponential", "per_episode"]
+
+_TARGET_MODES = ("none", "hard", "soft")
+_LOSSES = ("huber", "l2")
+_SCHEDULES = ("linear", "exponential", "per_episode")
+
+
+@struct.dataclass
+class Hparams:
+    """Numeric hyperparameters that `train` takes as inputs (float32 scalars, vmappable).
+
+    learning_rate: Adam step size. tau: Polyak factor in [0, 1]. gamma: discount in [0, 1].
+    epsilon_start/epsilon_end: exploration endpoints in [0, 1].
+    epsilon_decay_steps: linear schedule duration (env steps).
+    epsilon_decay_rate: multiplicative factor per env step ("exponential") or per finished
+    episode ("per_episode").
+    """
+
+    learning_rate: jnp.ndarray
+    tau: jnp.ndarray
+    gamma: jnp.ndarray
+    epsilon_start: jnp.ndarray
+    epsilon_end: jnp.ndarray
+    epsilon_decay_steps: jnp.ndarray
+    epsilon_decay_rate: jnp.ndarray
+
+
+def _check(ok: bool, field: str, value, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"DQNConfig.{field}={value!r} is out of range; allowed: {allowed}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    """A DQN run: environment, budget, replay, optimisation, target network, exploration."""
+
+    env_id: str = "CartPole-v1"
+    total_timesteps: int = 100_000
+    """Env steps per seed, summed over the parallel envs."""
+    num_envs: int = 1
+    buffer_size: int = 10_000
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    gamma: float = 0.99
+    tau: float = 1.0
+    target_mode: TargetMode = "hard"
+    target_update_period: int = 250
+    """In gradient updates."""
+    train_frequency: int = 4
+    """One gradient update per this many env steps."""
+    learning_starts: int = 1_000
+    """Env steps collected before the first update."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    dueling: bool = False
+    layer_norm: bool = False
+    double_q: bool = False
+    loss: LossKind = "huber"
+    epsilon_schedule: EpsilonSchedule = "linear"
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int = 20_000
+    epsilon_decay_rate: float = 0.995
+    max_grad_norm: float | None = None
+    """Global-norm gradient clipping; None disables it."""
+
+    def __post_init__(self):
+        from rlax_lander.envs import check_env_id
+
+        check_env_id(self.env_id)
+        _check(self.total_timesteps >= 1, "total_timesteps", self.total_timesteps, ">= 1")
+        _check(self.num_envs >= 1, "num_envs", self.num_envs, ">= 1")
+        _check(
+            self.buffer_size >= max(1, self.num_envs),
+            "buffer_size",
+            self.buffer_size,
+            f">= num_envs ({self.num_envs})",
+        )
+        _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+        _check(
+            self.batch_size <= self.buffer_size,
+            "batch_size",
+            self.batch_size,
+            f"<= buffer_size ({self.buffer_size})",
+        )
+        _check(
+            math.isfinite(self.learning_rate) and self.learning_rate > 0,
+            "learning_rate", self.learning_rate, "> 0",
+        )
+        _check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "[0, 1]")
+        _check(0.0 <= self.tau <= 1.0, "tau", self.tau, "[0, 1]")
+        _check(self.target_mode in _TARGET_MODES, "target_mode", self.target_mode,
+               str(_TARGET_MODES))
+        _check(self.target_update_period >= 1, "target_update_period",
+               self.target_update_period, ">= 1")
+        _check(self.train_frequency >= 1, "train_frequency", self.train_frequency, ">= 1")
+        _check(self.learning_starts >= 0, "learning_starts", self.learning_starts, ">= 0")
+        _check(
+            len(self.hidden_sizes) >= 1 and all(int(h) >= 1 for h in self.hidden_sizes),
+            "hidden_sizes", self.hidden_sizes, "a non-empty tuple of ints >= 1",
+        )
+        _check(self.loss in _LOSSES, "loss", self.loss, str(_LOSSES))
+        _check(self.epsilon_schedule in _SCHEDULES, "epsilon_schedule",
+               self.epsilon_schedule, str(_SCHEDULES))
+        _check(0.0 <= self.epsilon_start <= 1.0, "epsilon_start", self.epsilon_start, "[0, 1]")
+        _check(0.0 <= self.epsilon_end <= 1.0, "epsilon_end", self.epsilon_end, "[0, 1]")
+        _check(self.epsilon_decay_steps >= 1, "epsilon_decay_steps",
+               self.epsilon_decay_steps, ">= 1")
+        _check(0.0 < self.epsilon_decay_rate <= 1.0, "epsilon_decay_rate",
+               self.epsilon_decay_rate, "(0, 1]")
+        _check(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm",
+               self.max_grad_norm, "None or > 0")
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+
+    # ------------------------------------------------------------------ derived quantities
+    @property
+    def steps_per_iteration(self) -> int:
+        """Vector steps between updates: max(1, train_frequency // num_envs)."""
+        return max(1, self.train_frequency // self.num_envs)
+
+    @property
+    def updates_per_iteration(self) -> int:
+        """Gradient updates per training iteration: max(1, num_envs // train_frequency)."""
+        return max(1, self.num_envs // self.train_frequency)
+
+    @property
+    def prefill_vector_steps(self) -> int:
+        """Vector steps before the first update: ceil(learning_starts / num_envs)."""
+        return -(-self.learning_starts // self.num_envs)
+
+    @property
+    def num_iterations(self) -> int:
+        """Training iterations after the prefill (each ends with the updates)."""
+        remaining = self.total_timesteps - self.prefill_vector_steps * self.num_envs
+        return max(0, remaining // (self.num_envs * self.steps_per_iteration))
+
+    def replace(self, **changes) -> "DQNConfig":
+        """A validated copy with `changes` applied."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DQNConfig":
+        """Inverse of `to_dict`; unknown keys raise ValueError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown DQNConfig field(s): {unknown}")
+        d = dict(d)
+        if "hidden_sizes" in d:
+            d["hidden_sizes"] = tuple(d["hidden_sizes"])
+        return cls(**d)
+
+    def hparams(self) -> Hparams:
+        """The default `Hparams` pytree (float32 scalars) taken from this config."""
+        f = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+        return Hparams(
+            learning_rate=f(self.learning_rate),
+            tau=f(self.tau),
+            gamma=f(self.gamma),
+            epsilon_start=f(self.epsilon_start),
+            epsilon_end=f(self.epsilon_end),
+            epsilon_decay_steps=f(self.epsilon_decay_steps),
+            epsilon_decay_rate=f(self.epsilon_decay_rate),
+        )
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def course_lab(cls, env_id: str = "LunarLander-v3", **changes) -> "DQNConfig":
+        """The course lab's DQN: gamma 0.995, Adam 1e-3, batch 64, an update every 4 env
+        steps followed by a soft target update with tau 1e-3, 100k buffer, 64-64 ReLU MLP,
+        epsilon = max(0.01, 0.995 ** episodes_finished)."""
+        base = dict(
+            env_id=env_id, total_timesteps=1_000_000, num_envs=1, buffer_size=100_000,
+            batch_size=64, learning_rate=1e-3, gamma=0.995, tau=1e-3, target_mode="soft",
+            target_update_period=1, train_frequency=4, learning_starts=64,
+            hidden_sizes=(64, 64), loss="l2", epsilon_schedule="per_episode",
+            epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_rate=0.995,
+        )
+        base.update(changes)
+        return cls(**base)
+
+    @classmethod
+    def cartpole(cls, **changes) -> "DQNConfig":
+        """A tuned CartPole-v1 default: solves it (greedy return ~500) in 100k env steps."""
+        base = dict(
+            env_id="CartPole-v1", total_timesteps=100_000, num_envs=1, buffer_size=10_000,
+            batch_size=64, learning_rate=1e-3, gamma=0.99, tau=1.0, target_mode="hard",
+            target_update_period=250, train_frequency=4, learning_starts=1_000,
+            hidden_sizes=(64, 64), double_q=True, loss="huber", epsilon_schedule="linear",
+            epsilon_start=1.0, epsilon_end=0.05, epsilon_decay_steps=20_000,
+            max_grad_norm=10.0,
+        )
+        base.update(changes)
+        return cls(**base)
+
+
+PRESETS = {"cartpole": DQNConfig.cartpole, "course_lab": DQNConfig.course_lab}
