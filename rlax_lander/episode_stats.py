@@ -41,7 +41,9 @@ def outcome_codes(outcomes) -> np.ndarray:
     if arr.dtype.kind not in "iu":
         raise ValueError(f"outcomes must be int codes or names, got dtype {arr.dtype}")
     if arr.size and (arr.min() < 0 or arr.max() >= len(OUTCOMES)):
-        raise ValueError(f"outcomes codes must lie in [0, {len(OUTCOMES)}), got {arr.min()}..{arr.max()}")
+        raise ValueError(
+            f"outcomes codes must lie in [0, {len(OUTCOMES)}), got {arr.min()}..{arr.max()}"
+        )
     return arr.astype(np.int64)
 
 
@@ -70,7 +72,9 @@ def summarize_episodes(
     returns = np.asarray(returns, dtype=np.float64)
     lengths = np.asarray(lengths)
     if returns.ndim != 1 or returns.size == 0:
-        raise ValueError(f"returns must be a non-empty 1-D array [episodes], got shape {returns.shape}")
+        raise ValueError(
+            f"returns must be a non-empty 1-D array [episodes], got shape {returns.shape}"
+        )
     if lengths.shape != returns.shape:
         raise ValueError(f"lengths must have shape {returns.shape}, got {lengths.shape}")
     codes = outcome_codes(outcomes)
@@ -78,7 +82,9 @@ def summarize_episodes(
         raise ValueError(f"outcomes must have shape {returns.shape}, got {codes.shape}")
 
     def interval(statistic):
-        est = stats.stratified_bootstrap_ci(returns, statistic, reps=reps, confidence=confidence, seed=seed)
+        est = stats.stratified_bootstrap_ci(
+            returns, statistic, reps=reps, confidence=confidence, seed=seed
+        )
         return {"point": est.point, "lo": est.lo, "hi": est.hi}
 
     counts = np.bincount(codes, minlength=len(OUTCOMES))

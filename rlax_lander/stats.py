@@ -248,7 +248,9 @@ def probability_of_improvement(
     x = _as_scores(x, "x")
     y = _as_scores(y, "y")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must have the same number of tasks, got {x.shape[1]} and {y.shape[1]}")
+        raise ValueError(
+            f"x and y must have the same number of tasks, got {x.shape[1]} and {y.shape[1]}"
+        )
     _check_bootstrap_args(reps, confidence)
     point = float(_prob_improvement_batched(x[None], y[None])[0])
     rng = np.random.default_rng(seed)
