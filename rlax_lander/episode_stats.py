@@ -65,9 +65,9 @@ def summarize_episodes(
       success_return: an episode with return >= this counts as a success.
       reps, confidence, seed: bootstrap settings of the intervals (episodes resampled).
     Returns:
-      A JSON-serialisable dict: ``episodes``; ``mean``, ``median`` (each
-      ``{"point", "lo", "hi"}``), ``std`` (population, ddof=0), ``min``, ``max`` of the return; ``mean_length``;
-      ``success_rate``; ``outcomes`` = ``{name: fraction}`` over ``OUTCOMES``.
+      A JSON-serialisable dict: ``episodes``; ``mean``, ``median`` of the return (each
+      ``{"point", "lo", "hi"}``); ``std`` (population, ddof=0), ``min``, ``max`` of the return;
+      ``mean_length``; ``success_rate``; ``outcomes`` = ``{name: fraction}`` over ``OUTCOMES``.
     """
     returns = np.asarray(returns, dtype=np.float64)
     lengths = np.asarray(lengths)
