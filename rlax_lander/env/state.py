@@ -35,8 +35,8 @@ class EnvState:
       sleep_steps: [] int32, consecutive steps with all three bodies quiet.
       wind_idx, torque_idx: [] int32 phase indices of wind and turbulence.
       motor_impulse, limit_impulse: [2] accumulated joint impulses (warm start), N m s.
-      contact_impulse: [2, 3, 2] accumulated (normal, tangent) impulses of each leg's contact
-        points (warm start), N s.
+      contact_impulse: [2, 2, 2] accumulated (tangent, normal) impulses of each leg's two foot
+        corners (warm start), N s.
       time: [] int32 env steps since reset (the internal reset step not counted).
     """
 
