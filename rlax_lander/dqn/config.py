@@ -93,6 +93,8 @@ class DQNConfig:
     epsilon_decay_rate: float = 0.995
     max_grad_norm: float | None = None
     """Global-norm gradient clipping; None disables it."""
+    lr_anneal: bool = False
+    """Decay the learning rate linearly to 0 over the run's updates."""
 
     def __post_init__(self):
         from rlax_lander.envs import check_env_id

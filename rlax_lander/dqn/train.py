@@ -108,6 +108,7 @@ def make_train(config: DQNConfig, env, env_params, progress: bool = False,
     num_iters = config.num_iterations
     chunk_len = max(1, num_iters // max(1, num_chunks))
     n_chunks, tail = divmod(num_iters, chunk_len)
+    total_updates = max(1, num_iters * k_updates)
     reset_fn = jax.vmap(env.reset, in_axes=(0, None))
     step_fn = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     apply = network.apply
@@ -166,8 +167,13 @@ def make_train(config: DQNConfig, env, env_params, progress: bool = False,
             ts.params if config.target_mode == "none" else ts.target_params)
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             ts.params, target_params, batch, hp.gamma)
+        lr = hp.learning_rate
+        if config.lr_anneal:  # linear decay to 0 over the run's updates
+            lr = lr * (1.0 - ts.updates.astype(jnp.float32) / total_updates)
+        opt_state = ts.opt_state._replace(
+            hyperparams={**ts.opt_state.hyperparams, "learning_rate": lr})
         upd, opt_state = make_opt(learning_rate=hp.learning_rate).update(
-            grads, ts.opt_state, ts.params)
+            grads, opt_state, ts.params)
         params = optax.apply_updates(ts.params, upd)
         updates = ts.updates + 1
         target = targets.update_target(config.target_mode, params, ts.target_params, updates,
