@@ -30,7 +30,8 @@ Randomness: ``reset(seed=s)`` sets the env's key to ``jax.random.PRNGKey(s)`` (s
 every reset and step splits a fresh subkey off it, so no key is used twice and a seeded episode is
 reproducible. ``reset()`` without a seed continues from the current key (the first unseeded reset
 draws a seed from Gymnasium's ``np_random``). A vector env seeded with the list ``[s_0, ..., s_n]``
-follows, in env i, the single env seeded ``s_i`` until that env's first episode ends; seeded with
+follows, in env i, the single env seeded ``s_i`` (up to float32 rounding: the batched program is
+compiled separately) until that env's first episode ends; seeded with
 one int ``s`` its envs get ``jax.random.split(PRNGKey(s), num_envs)``.
 
 The vector env steps all envs in one jitted, vmapped call of the gymnax auto-resetting ``step``, so
@@ -92,7 +93,7 @@ def _jax_env(continuous, gravity, enable_wind, wind_power, turbulence_power, max
 def _single_fns(continuous: bool):
     """Jitted non-resetting reset/step of one env (cached: one compile per action kind)."""
     env, _ = _make_jax("LunarLander-v3", continuous=continuous)
-    reset = jax.jit(lambda key, params: env.reset_env(jax.random.split(key)[1], params))
+    reset = jax.jit(env.reset_env)
 
     @jax.jit
     def step(key, state, action, params):
