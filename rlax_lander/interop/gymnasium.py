@@ -15,7 +15,7 @@ Importing this module registers two ids::
 Spaces match Gymnasium's ``LunarLander-v3``: ``Box(OBS_LOW, OBS_HIGH, (8,), float32)`` observations and
 ``Discrete(4)`` or ``Box(-1, 1, (2,), float32)`` actions. Invalid actions raise ``ValueError`` (a
 discrete action outside {0, 1, 2, 3} or not an integer, a continuous action of the wrong shape or not
-finite); nothing is silently clipped or cast. Continuous values outside [-1, 1] are accepted and
+finite); nothing is silently clipped or rounded. Continuous values outside [-1, 1] are accepted and
 clipped by the dynamics, as the original does.
 
 Time limit: the env truncates by itself after ``max_episode_steps`` (default 1000, the original's
