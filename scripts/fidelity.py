@@ -1,0 +1,167 @@
+"""Statistical fidelity of the JAX LunarLander against Gymnasium's Box2D LunarLander-v3.
+
+Runs the heuristic and a uniformly random policy, discrete and continuous, and with wind (discrete),
+in both envs in one run, and writes experiments/results/fidelity.{json,md}: return / length /
+outcome statistics side by side with the differences and a pass/fail column against the
+acceptance bands (heuristic: mean within 10, outcome rates within 3 points; random: mean within
+10, mean length within 5 %, crash/out split within 5 points).
+
+    python scripts/fidelity.py [--episodes 500] [--velocity-iterations N] [--position-iterations N]
+"""
+
+import argparse
+import datetime
+import json
+import pathlib
+import platform
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import rlax_lander
+from rlax_lander import episode_stats
+from rlax_lander.env import rollout
+from rlax_lander.env.heuristic import heuristic_action
+from rlax_lander.interop import box2d
+
+SETTINGS = [  # (name, policy, continuous, wind)
+    ("heuristic / discrete", "heuristic", False, False),
+    ("heuristic / continuous", "heuristic", True, False),
+    ("random / discrete", "random", False, False),
+    ("random / continuous", "random", True, False),
+    ("heuristic / discrete / wind", "heuristic", False, True),
+    ("random / discrete / wind", "random", False, True),
+]
+
+
+def cpu_model() -> str:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def run_jax(policy, continuous, wind, episodes, seed, vel_it, pos_it):
+    env, params = rlax_lander.make("LunarLander-v3", continuous=continuous, enable_wind=wind,
+                                   velocity_iterations=vel_it, position_iterations=pos_it)
+    fn = POLICIES[(policy, continuous)]
+    out = rollout.run_episodes(env, params, fn, jax.random.PRNGKey(seed), episodes,
+                               track_contacts=True)
+    out = jax.tree_util.tree_map(np.asarray, out)
+    return out
+
+
+POLICIES = {(p, c): (rollout.heuristic_policy(c) if p == "heuristic" else rollout.random_policy(c))
+            for p in ("heuristic", "random") for c in (False, True)}
+_BATCH_HEURISTIC = {c: jax.jit(jax.vmap(lambda o, c=c: heuristic_action(o, c))) for c in (False, True)}
+
+
+def run_box2d(policy, continuous, wind, episodes, seed):
+    if policy == "heuristic":
+        fn = lambda obs: np.asarray(_BATCH_HEURISTIC[continuous](jnp.asarray(obs)))
+    else:
+        rng = np.random.default_rng(10000 + seed)
+        fn = (lambda obs: rng.uniform(-1, 1, (obs.shape[0], 2)).astype(np.float32)) if continuous \
+            else (lambda obs: rng.integers(0, 4, obs.shape[0]))
+    return box2d.evaluate_box2d(fn, episodes, seed=seed, continuous=continuous, enable_wind=wind,
+                                batched=True, num_envs=64)
+
+
+def check(policy, j, b):
+    """Acceptance bands -> list of (criterion, jax value, box2d value, diff, ok)."""
+    rows = [("mean return", j["mean"]["point"], b["mean"]["point"], 10.0)]
+    if policy == "heuristic":
+        for k in episode_stats.OUTCOMES:
+            rows.append((f"{k} %", 100 * j["outcomes"][k], 100 * b["outcomes"][k], 3.0))
+    else:
+        rows.append(("mean length", j["mean_length"], b["mean_length"], 0.05 * b["mean_length"]))
+        for k in ("crash", "out"):
+            rows.append((f"{k} %", 100 * j["outcomes"][k], 100 * b["outcomes"][k], 5.0))
+    return [dict(criterion=n, jax=x, box2d=y, diff=x - y, band=t, ok=bool(abs(x - y) <= t))
+            for n, x, y, t in rows]
+
+
+def fmt_ci(s):
+    return f"{s['point']:.1f} [{s['lo']:.1f}, {s['hi']:.1f}]"
+
+
+def markdown(results, header) -> str:
+    lines = ["# Fidelity: JAX LunarLander vs Box2D LunarLander-v3", ""]
+    lines += [f"- {k}: {v}" for k, v in header.items()] + [""]
+    for r in results:
+        j, b = r["jax"], r["box2d"]
+        ok = all(c["ok"] for c in r["checks"])
+        lines += [f"## {r['setting']} — {'PASS' if ok else 'FAIL'}", "",
+                  "| statistic | JAX | Box2D | JAX − Box2D |", "|---|---|---|---|",
+                  f"| mean return (95% CI) | {fmt_ci(j['mean'])} | {fmt_ci(b['mean'])} | "
+                  f"{j['mean']['point'] - b['mean']['point']:+.1f} |",
+                  f"| median return (95% CI) | {fmt_ci(j['median'])} | {fmt_ci(b['median'])} | "
+                  f"{j['median']['point'] - b['median']['point']:+.1f} |",
+                  f"| std return | {j['std']:.1f} | {b['std']:.1f} | {j['std'] - b['std']:+.1f} |",
+                  f"| mean length | {j['mean_length']:.1f} | {b['mean_length']:.1f} | "
+                  f"{j['mean_length'] - b['mean_length']:+.1f} |"]
+        for k, label in zip(episode_stats.OUTCOMES,
+                            ("landed (asleep)", "crash", "out of bounds", "truncated")):
+            x, y = 100 * j["outcomes"][k], 100 * b["outcomes"][k]
+            lines.append(f"| {label} % | {x:.1f} | {y:.1f} | {x - y:+.1f} |")
+        lines.append(f"| deepest foot separation (m), NaN episodes | {r['jax_min_separation']:.4f}, "
+                     f"{r['jax_nonfinite']} | | |")
+        lines += ["", "| acceptance criterion | JAX | Box2D | diff | band | pass |", "|---|---|---|---|---|---|"]
+        lines += [f"| {c['criterion']} | {c['jax']:.1f} | {c['box2d']:.1f} | {c['diff']:+.1f} | "
+                  f"±{c['band']:.1f} | {'✓' if c['ok'] else '✗'} |" for c in r["checks"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--episodes", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--velocity-iterations", type=int, default=20)
+    ap.add_argument("--position-iterations", type=int, default=4)
+    ap.add_argument("--out", default="experiments/results")
+    ap.add_argument("--settings", default="all", help="comma-separated indices into SETTINGS, or all")
+    args = ap.parse_args(argv)
+    sel = SETTINGS if args.settings == "all" else [SETTINGS[int(i)] for i in args.settings.split(",")]
+    header = {
+        "machine": f"{cpu_model()}, {len(jax.devices())} JAX CPU device(s), {len(__import__('os').sched_getaffinity(0))} cores",
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": "python " + " ".join([pathlib.Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+        "episodes per setting": args.episodes,
+        "solver iterations (JAX)": f"velocity {args.velocity_iterations}, position {args.position_iterations}"
+                                   " (Box2D: velocity 180, position 60)",
+        "versions": f"jax {jax.__version__}, python {platform.python_version()}",
+        "seeds": f"JAX: PRNGKey({args.seed}) fold_in episode; Box2D: reset(seed={args.seed}+k), "
+                 f"random actions from default_rng({10000 + args.seed})",
+    }
+    results = []
+    for name, policy, cont, wind in sel:
+        t0 = time.time()
+        jo = run_jax(policy, cont, wind, args.episodes, args.seed, args.velocity_iterations,
+                     args.position_iterations)
+        t1 = time.time()
+        bo = run_box2d(policy, cont, wind, args.episodes, args.seed)
+        t2 = time.time()
+        j = episode_stats.summarize_episodes(jo.returns, jo.lengths, jo.outcomes)
+        b = bo.summary()
+        r = dict(setting=name, policy=policy, continuous=cont, enable_wind=wind, jax=j, box2d=b,
+                 checks=check(policy, j, b), jax_seconds=t1 - t0, box2d_seconds=t2 - t1,
+                 jax_min_separation=float(jo.min_separation.min()),
+                 jax_nonfinite=int(jo.nonfinite.sum()))
+        results.append(r)
+        print(f"{name}: JAX {j['mean']['point']:.1f} len {j['mean_length']:.1f} {j['outcomes']} "
+              f"({t1 - t0:.0f}s) | Box2D {b['mean']['point']:.1f} len {b['mean_length']:.1f} "
+              f"{b['outcomes']} ({t2 - t1:.0f}s) | {'PASS' if all(c['ok'] for c in r['checks']) else 'FAIL'}",
+              flush=True)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fidelity.json").write_text(json.dumps(dict(header=header, results=results), indent=1))
+    (out / "fidelity.md").write_text(markdown(results, header))
+    return results
+
+
+if __name__ == "__main__":
+    main()
