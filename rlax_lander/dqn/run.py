@@ -65,9 +65,13 @@ def write_plot(path, x, curves, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    mean = np.nanmean(curves, 0)
-    n = np.sum(~np.isnan(curves), 0)
-    sem = np.nanstd(curves, 0, ddof=1) / np.sqrt(np.maximum(n, 1)) if len(curves) > 1 else 0
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # empty bins are NaN
+        mean = np.nanmean(curves, 0)
+        n = np.sum(~np.isnan(curves), 0)
+        sem = np.nanstd(curves, 0, ddof=1) / np.sqrt(np.maximum(n, 1)) if len(curves) > 1 else 0
     half = 1.96 * sem
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(x, mean, label=f"mean of {len(curves)} seeds")
