@@ -43,27 +43,48 @@ def _point_segment(p, a, b):
     return jnp.sqrt(jnp.sum(d * d, -1) + 1e-20), closest
 
 
+def _segment_distance_xy(px, py, ax, ay, bx, by):
+    """Distance of points to segments, coordinates passed separately (broadcasting), and whether
+    the point lies strictly below the segment's line within its extent (overlap)."""
+    abx, aby = bx - ax, by - ay
+    rx, ry = px - ax, py - ay
+    inv_len2 = 1.0 / (abx * abx + aby * aby)
+    t_raw = (rx * abx + ry * aby) * inv_len2
+    t = jnp.clip(t_raw, 0.0, 1.0)
+    dx, dy = rx - t * abx, ry - t * aby
+    below = ((abx * ry - aby * rx) < 0.0) & (t_raw >= 0.0) & (t_raw <= 1.0)
+    return jnp.sqrt(dx * dx + dy * dy), below
+
+
 def polygon_touches_edges(verts, a, b):
     """Whether a convex CCW polygon ``verts`` [K, 2] touches each edge ``(a, b)`` [E, 2] -> [E] bool.
 
-    Touching = the core shapes overlap or are closer than the sum of skins (0.02 m).
+    Touching = the core shapes overlap or are closer than the sum of skins (0.02 m): a polygon
+    vertex near or below the edge, or an edge end vertex inside the polygon grown by 0.02 m (its
+    edge lines pushed out by 0.02 m, which is a slightly larger region at the polygon's corners).
     """
-    k = verts.shape[0]
-    # Polygon vertices against the edges: distance, and whether a vertex lies below the edge line.
-    d_v, _ = _point_segment(verts[:, None, :], a[None], b[None])  # [K, E]
-    ab = b - a
-    normal = jnp.stack([-ab[:, 1], ab[:, 0]], -1) / jnp.linalg.norm(ab, axis=-1, keepdims=True)
-    t = jnp.sum((verts[:, None, :] - a[None]) * ab[None], -1) / jnp.sum(ab * ab, -1)[None]
-    below = (jnp.sum((verts[:, None, :] - a[None]) * normal[None], -1) < 0.0) & (t >= 0) & (t <= 1)
-    # Edge endpoints against the polygon boundary, and whether they lie inside the polygon.
-    pa, pb = verts, jnp.roll(verts, -1, axis=0)  # polygon edges [K, 2]
-    ends = jnp.stack([a, b], axis=1)  # [E, 2, 2]
-    d_e, _ = _point_segment(ends[:, :, None, :], pa[None, None], pb[None, None])  # [E, 2, K]
-    side = K.cross((pb - pa)[None, None], ends[:, :, None, :] - pa[None, None])  # [E, 2, K]
-    inside = jnp.all(side >= 0.0, axis=-1)  # [E, 2]
-    dist = jnp.minimum(jnp.min(d_v, axis=0), jnp.min(d_e, axis=(1, 2)))
-    del k
-    return (dist < C.CONTACT_DISTANCE) | jnp.any(below, axis=0) | jnp.any(inside, axis=1)
+    px, py = verts[:, 0][:, None], verts[:, 1][:, None]  # [K, 1]
+    ax, ay, bx, by = a[:, 0][None], a[:, 1][None], b[:, 0][None], b[:, 1][None]  # [1, E]
+    dist, below = _segment_distance_xy(px, py, ax, ay, bx, by)  # [K, E]
+    near = jnp.any((dist < C.CONTACT_DISTANCE) | below, axis=0)
+    # Edge end vertices against the polygon's edge lines (outward normals of a CCW polygon).
+    qx, qy = verts[:, 0], verts[:, 1]
+    ex, ey = jnp.roll(qx, -1) - qx, jnp.roll(qy, -1) - qy
+    inv_len = 1.0 / jnp.sqrt(ex * ex + ey * ey)
+
+    def inside(vx, vy):  # [E] -> [E]
+        out = ((vx[:, None] - qx[None]) * ey[None] - (vy[:, None] - qy[None]) * ex[None]) * inv_len[None]
+        return jnp.all(out < C.CONTACT_DISTANCE, axis=1)
+
+    return near | inside(a[:, 0], a[:, 1]) | inside(b[:, 0], b[:, 1])
+
+
+def _select_min(values, *others):
+    """Per row, the minimum of ``values`` [P, E] and the entries of ``others`` at that argmin."""
+    best = jnp.argmin(values, axis=1)
+    one_hot = jnp.arange(values.shape[1])[None, :] == best[:, None]
+    pick = lambda x: jnp.sum(jnp.where(one_hot, x, 0.0), axis=1)
+    return (jnp.min(values, axis=1),) + tuple(pick(x) for x in others)
 
 
 def foot_contacts(corners, a, b):
@@ -77,24 +98,62 @@ def foot_contacts(corners, a, b):
       separation [P] (core distance minus 0.02 m; negative when touching or overlapping),
       normal [P, 2] (unit, out of the terrain), friction [P] (mixed coefficient).
     """
-    ab = b - a
-    length = jnp.linalg.norm(ab, axis=-1)
-    edge_n = jnp.stack([-ab[:, 1], ab[:, 0]], -1) / length[:, None]  # up for left-to-right edges
-    rel = corners[:, None, :] - a[None]  # [P, E, 2]
-    t = jnp.sum(rel * ab[None], -1) / (length * length)[None]
-    signed = jnp.sum(rel * edge_n[None], -1)  # [P, E]
+    px, py = corners[:, 0][:, None], corners[:, 1][:, None]  # [P, 1]
+    ax, ay, bx, by = a[:, 0][None], a[:, 1][None], b[:, 0][None], b[:, 1][None]  # [1, E]
+    abx, aby = bx - ax, by - ay
+    inv_len = 1.0 / jnp.sqrt(abx * abx + aby * aby)
+    nx, ny = -aby * inv_len, abx * inv_len  # up for left-to-right edges
+    rx, ry = px - ax, py - ay
+    t = (rx * abx + ry * aby) * inv_len * inv_len
     within = (t >= 0.0) & (t <= 1.0)
-    dist, closest = _point_segment(corners[:, None, :], a[None], b[None])
+    signed = rx * nx + ry * ny
+    tc = jnp.clip(t, 0.0, 1.0)
+    dx, dy = rx - tc * abx, ry - tc * aby
+    dist = jnp.sqrt(dx * dx + dy * dy) + 1e-12
     # Inside the edge's extent: signed distance to its line. Beyond its ends: distance to the end
     # vertex (never negative: a point below the line's extension is not inside this edge).
     sep = jnp.where(within, signed, dist)
-    n = jnp.where(within[..., None], edge_n[None], (corners[:, None, :] - closest) / dist[..., None])
+    normal_x = jnp.where(within, nx, dx / dist)
+    normal_y = jnp.where(within, ny, dy / dist)
     # Only edges whose x-extent is near the corner can be the supporting one.
-    near = (corners[:, None, 0] >= a[None, :, 0] - 0.5) & (corners[:, None, 0] <= b[None, :, 0] + 0.5)
+    near = (px >= ax - 0.5) & (px <= bx + 0.5)
     sep = jnp.where(near, sep, _BIG)
+    friction = jnp.broadcast_to(edge_friction()[None], sep.shape)
+    separation, n_x, n_y, mu = _select_min(sep, normal_x, normal_y, friction)
+    return separation - C.CONTACT_DISTANCE, jnp.stack([n_x, n_y], -1), mu
+
+
+def convex_vertices(terrain_y):
+    """Terrain vertices [11, 2] and a mask [11] of the convex ones (peaks above both neighbours'
+    chord), the only vertices that can poke into the flat bottom face of a foot."""
+    x = jnp.asarray(C.TERRAIN_X)
+    verts = jnp.stack([x, terrain_y], axis=-1)
+    left = jnp.concatenate([terrain_y[:1], terrain_y[:-1]])
+    right = jnp.concatenate([terrain_y[1:], terrain_y[-1:]])
+    convex = terrain_y > 0.5 * (left + right) + 1e-4
+    return verts, convex
+
+
+def vertex_face_contacts(centres, leg_world_angle, verts, convex):
+    """Contacts of convex terrain vertices against each leg's foot face (the box side far from the joint).
+
+    Args:
+      centres: [2, 2] leg centres, m. leg_world_angle: [2] leg angles, rad.
+      verts: [11, 2] terrain vertices; convex: [11] bool mask.
+    Returns:
+      separation [2] (core distance minus 0.02 m), normal [2, 2] (the face's inward normal: the
+      direction the vertex pushes the leg), local_point [2, 2] (the face point above the vertex,
+      in the leg's frame).
+    """
+    hx, hy = C.LEG_HALF_EXTENTS[0], C.LEG_HALF_EXTENTS[1]
+    rel = verts[None] - centres[:, None]  # [2, 11, 2]
+    local = K.rotate(-leg_world_angle[:, None], rel)
+    depth = -hy - local[..., 1]  # distance of the vertex below the face (negative: inside)
+    valid = convex[None] & (jnp.abs(local[..., 0]) <= hx)
+    sep = jnp.where(valid, depth, _BIG)
     best = jnp.argmin(sep, axis=1)
     take = lambda x: jnp.take_along_axis(x, best[:, None], axis=1)[:, 0]
     separation = take(sep) - C.CONTACT_DISTANCE
-    normal = jnp.stack([take(n[..., 0]), take(n[..., 1])], -1)
-    friction = edge_friction()[best]
-    return separation, normal, friction
+    local_point = jnp.stack([take(local[..., 0]), jnp.full(2, -hy, jnp.float32)], -1)
+    normal = K.rotate(leg_world_angle, jnp.array([0.0, 1.0], jnp.float32))
+    return separation, normal, local_point

@@ -16,6 +16,11 @@ _LEG_BOX = jnp.array(
 ) * jnp.asarray(C.LEG_HALF_EXTENTS)  # [4, 2] CCW; the first two are the foot (far from the joint)
 
 
+def foot_corners_local():
+    """The two foot corners [2, 2] of a leg box in the leg's frame (the side far from the joint)."""
+    return _LEG_BOX[:2]
+
+
 def rotate(angle, v):
     """Rotates ``v`` [..., 2] by ``angle`` [...] (rad, counter-clockwise)."""
     c, s = jnp.cos(angle), jnp.sin(angle)
@@ -88,3 +93,26 @@ def body_velocities(pos, angle, leg_angle, u):
     perp = lambda r: jnp.stack([-r[..., 1], r[..., 0]], axis=-1)
     leg_v = u[None, 0:2] + w * perp(r_c) + dphi[:, None] * perp(r_o)
     return u[0:2], w, leg_v, w + dphi
+
+
+def _inverse_3x3(s):
+    """Inverse of a symmetric positive-definite [3, 3] matrix by its adjugate (no LAPACK call)."""
+    a, b, c = s[0, 0], s[0, 1], s[0, 2]
+    d, e, f = s[1, 1], s[1, 2], s[2, 2]
+    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
+    inv_det = 1.0 / (a * c00 + b * c01 + c * c02)
+    return inv_det * jnp.array([[c00, c01, c02], [c01, c11, c12], [c02, c12, c22]])
+
+
+def mass_matrix_inverse(pos, angle, leg_angle):
+    """Inverse [5, 5] of ``mass_matrix`` in closed form: the leg block is diagonal, so one 3x3
+    Schur complement on the hull block suffices (batched LAPACK inverses are slow on CPU)."""
+    m = mass_matrix(pos, angle, leg_angle)
+    a, b = m[:3, :3], m[:3, 3:]
+    d_inv = 1.0 / jnp.stack([m[3, 3], m[4, 4]])
+    s_inv = _inverse_3x3(a - (b * d_inv[None]) @ b.T)
+    bd = b * d_inv[None]  # B D^-1, [3, 2]
+    top_right = -s_inv @ bd
+    bottom_right = jnp.diag(d_inv) + bd.T @ s_inv @ bd
+    return jnp.block([[s_inv, top_right], [top_right.T, bottom_right]])

@@ -69,7 +69,7 @@ class LunarLander(environment.Environment[EnvState, EnvParams]):
             game_over=jnp.array(False), prev_shaping=jnp.float32(0.0),
             sleep_steps=jnp.int32(0), wind_idx=wind_idx + step, torque_idx=torque_idx + step,
             motor_impulse=jnp.zeros(2, jnp.float32), limit_impulse=jnp.zeros(2, jnp.float32),
-            contact_impulse=jnp.zeros((2, 2, 2), jnp.float32), time=jnp.int32(0),
+            contact_impulse=jnp.zeros((physics.NUM_CONTACTS, 2), jnp.float32), time=jnp.int32(0),
         )
         obs = observation.observation(state)
         return obs, state.replace(prev_shaping=observation.shaping(obs))

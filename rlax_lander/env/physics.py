@@ -27,8 +27,15 @@ from rlax_lander.env import collision
 from rlax_lander.env import constants as C
 from rlax_lander.env import kinematics as K
 
-_NUM_FEET = 4  # two foot corners per leg; corners 0, 1 belong to leg 0, corners 2, 3 to leg 1
-_FOOT_LEG = (0, 0, 1, 1)
+# Contacts: two foot corners per leg (0, 1 on leg 0; 2, 3 on leg 1), then one convex terrain
+# vertex against each leg's foot face (4 on leg 0, 5 on leg 1).
+NUM_CONTACTS = 6
+_CONTACT_LEG = (0, 0, 1, 1, 0, 1)
+# Which entries of each solver row's Jacobian can be non-zero: [motor0, limit0, motor1, limit1],
+# then (tangent, normal) per contact, each touching the hull and its own leg only.
+_ROW_SPARSITY = [(0, 0, 0, 1, 0)] * 2 + [(0, 0, 0, 0, 1)] * 2 + [
+    (1, 1, 1, leg == 0, leg == 1) for leg in _CONTACT_LEG for _ in range(2)
+]
 
 
 class Forces(NamedTuple):
@@ -90,14 +97,25 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     hull_touch = jnp.any(collision.polygon_touches_edges(K.hull_vertices(pos, angle), a, b))
     game_over = state.game_over | hull_touch
 
-    feet = corners[:, :2].reshape(_NUM_FEET, 2)
-    sep0, normal, friction = collision.foot_contacts(feet, a, b)
+    feet = corners[:, :2].reshape(4, 2)
+    sep_c, n_c, mu_c = collision.foot_contacts(feet, a, b)
+    leg_world_angle = angle + leg_angle
+    centres = K.leg_centres(pos, angle, leg_angle)
+    verts, convex = collision.convex_vertices(state.terrain_y)
+    sep_v, n_v, local_v = collision.vertex_face_contacts(centres, leg_world_angle, verts, convex)
+    foot_local = jnp.tile(K.foot_corners_local(), (2, 1))  # [4, 2]
+    local_pts = jnp.concatenate([foot_local, local_v])  # [6, 2] contact points in their leg's frame
+    sep0 = jnp.concatenate([sep_c, sep_v])
+    normal = jnp.concatenate([n_c, n_v])
+    friction = jnp.concatenate([mu_c, collision.edge_friction()[:2]])
+    leg_of = jnp.array(_CONTACT_LEG)
+    points = centres[leg_of] + K.rotate(leg_world_angle[leg_of], local_pts)  # [6, 2] world
     active = sep0 < 0.0
-    anchor = feet - (sep0 + C.CONTACT_DISTANCE)[:, None] * normal  # closest terrain point
+    anchor = points - (sep0 + C.CONTACT_DISTANCE)[:, None] * normal  # terrain point of each contact
 
     # 2. External forces and impulses through the exact mass matrix.
     com = K.hull_com(pos, angle)
-    m_inv = jnp.linalg.inv(K.mass_matrix(pos, angle, leg_angle))
+    m_inv = K.mass_matrix_inverse(pos, angle, leg_angle)
     q_ext = _generalised_force(pos, angle, leg_angle, forces, gravity) * dt
     u = u + m_inv @ (q_ext + _impulse_rows(com, forces))
 
@@ -105,12 +123,12 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     eye = jnp.eye(5, dtype=jnp.float32)
     tangent = jnp.stack([normal[:, 1], -normal[:, 0]], -1)
     rows = [eye[3], eye[3], eye[4], eye[4]]
-    for k in range(_NUM_FEET):
-        leg = _FOOT_LEG[k]
-        rows.append(K.leg_point_row(feet[k], tangent[k], leg, pos, com))
-        rows.append(K.leg_point_row(feet[k], normal[k], leg, pos, com))
-    jac = jnp.stack(rows)  # [12, 5]
-    w = jac @ m_inv  # [12, 5]: M^-1 J^T per row (M is symmetric)
+    for k in range(NUM_CONTACTS):
+        leg = _CONTACT_LEG[k]
+        rows.append(K.leg_point_row(points[k], tangent[k], leg, pos, com))
+        rows.append(K.leg_point_row(points[k], normal[k], leg, pos, com))
+    jac = jnp.stack(rows)  # [4 + 2 * 6, 5]
+    w = jac @ m_inv  # M^-1 J^T per row (M is symmetric)
     inv_k = 1.0 / jnp.sum(jac * w, axis=1)
 
     phi_lo, phi_hi = jnp.asarray(C.LEG_PHI_LOWER), jnp.asarray(C.LEG_PHI_UPPER)
@@ -124,40 +142,52 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     motor_acc = state.motor_impulse
     limit_acc = jnp.where(at_lower, jnp.maximum(state.limit_impulse, 0.0),
                           jnp.where(at_upper, jnp.minimum(state.limit_impulse, 0.0), 0.0))
-    contact_acc = jnp.where(active[:, None], state.contact_impulse.reshape(_NUM_FEET, 2), 0.0)
+    contact_acc = jnp.where(active[:, None], state.contact_impulse.reshape(NUM_CONTACTS, 2), 0.0)
     acc0 = jnp.concatenate([
         jnp.stack([motor_acc[0], limit_acc[0], motor_acc[1], limit_acc[1]]),
         contact_acc.reshape(-1),
     ])
     u = u + acc0 @ w
 
+    # The sweep works on scalars (tuples, not small arrays): every row update is then plain
+    # elementwise arithmetic over the batch, which XLA fuses into one loop body.
+    n_rows = jac.shape[0]
+    jac_s = [[jac[r, j] for j in range(5)] for r in range(n_rows)]
+    w_s = [[w[r, j] for j in range(5)] for r in range(n_rows)]
+    inv_k_s = [inv_k[r] for r in range(n_rows)]
+    dot = lambda r, u: sum(jac_s[r][j] * u[j] for j in range(5) if _ROW_SPARSITY[r][j])
+    add = lambda u, r, d: tuple(u[j] + d * w_s[r][j] for j in range(5))
+
     def sweep(_, carry):
         u, acc = carry
+        u, acc = list(u), list(acc)
         for i in range(2):  # joints: motor, then limit
             r = 2 * i
-            cdot = u[3 + i] - motor_speed[i]
-            new = jnp.clip(acc[r] - cdot * inv_k[r], -max_motor, max_motor)
-            u = u + (new - acc[r]) * w[r]
-            acc = acc.at[r].set(new)
+            new = jnp.clip(acc[r] - (u[3 + i] - motor_speed[i]) * inv_k_s[r], -max_motor, max_motor)
+            u = add(u, r, new - acc[r])
+            acc[r] = new
             r = 2 * i + 1
-            new = acc[r] - u[3 + i] * inv_k[r]
+            new = acc[r] - u[3 + i] * inv_k_s[r]
             new = jnp.where(at_lower[i], jnp.maximum(new, 0.0), jnp.where(at_upper[i], jnp.minimum(new, 0.0), 0.0))
-            u = u + (new - acc[r]) * w[r]
-            acc = acc.at[r].set(new)
-        for k in range(_NUM_FEET):  # contacts: friction, then normal
+            u = add(u, r, new - acc[r])
+            acc[r] = new
+        for k in range(NUM_CONTACTS):  # contacts: friction, then normal
             rt, rn = 4 + 2 * k, 5 + 2 * k
             bound = friction[k] * acc[rn]
-            new = jnp.clip(acc[rt] - jnp.dot(jac[rt], u) * inv_k[rt], -bound, bound)
+            new = jnp.clip(acc[rt] - dot(rt, u) * inv_k_s[rt], -bound, bound)
             new = jnp.where(active[k], new, 0.0)
-            u = u + (new - acc[rt]) * w[rt]
-            acc = acc.at[rt].set(new)
-            new = jnp.maximum(acc[rn] - jnp.dot(jac[rn], u) * inv_k[rn], 0.0)
+            u = add(u, rt, new - acc[rt])
+            acc[rt] = new
+            new = jnp.maximum(acc[rn] - dot(rn, u) * inv_k_s[rn], 0.0)
             new = jnp.where(active[k], new, 0.0)
-            u = u + (new - acc[rn]) * w[rn]
-            acc = acc.at[rn].set(new)
-        return u, acc
+            u = add(u, rn, new - acc[rn])
+            acc[rn] = new
+        return tuple(u), tuple(acc)
 
-    u, acc = jax.lax.fori_loop(0, velocity_iterations, sweep, (u, acc0))
+    u_s, acc_s = jax.lax.fori_loop(
+        0, velocity_iterations, sweep, (tuple(u[j] for j in range(5)), tuple(acc0[r] for r in range(n_rows)))
+    )
+    u, acc = jnp.stack(u_s), jnp.stack(acc_s)
 
     # 4. Integrate positions, with Box2D's per-step clamps on the hull.
     trans = dt * jnp.linalg.norm(u[0:2])
@@ -169,16 +199,17 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     # 5. Position correction (contacts, then limits), with Box2D's early exit.
     local_hull_com = jnp.asarray(C.HULL_COM)
 
-    def feet_now(qp):
+    def points_now(qp):
         origin = qp[0:2] - K.rotate(qp[2], local_hull_com)
-        return K.leg_corners(origin, qp[2], qp[3:5])[:, :2].reshape(_NUM_FEET, 2)
+        c = K.leg_centres(origin, qp[2], qp[3:5])
+        return c[leg_of] + K.rotate(qp[2] + qp[3:5][leg_of], local_pts)
 
     def position_pass(_, carry):
         qp, solved = carry
-        sep = jnp.sum((feet_now(qp) - anchor) * normal, -1) - C.CONTACT_DISTANCE
+        sep = jnp.sum((points_now(qp) - anchor) * normal, -1) - C.CONTACT_DISTANCE
         min_sep = jnp.min(jnp.where(active, sep, 0.0))
         dq = jnp.zeros(5, jnp.float32)
-        for k in range(_NUM_FEET):
+        for k in range(NUM_CONTACTS):
             rn = 5 + 2 * k
             ck = jnp.clip(C.BAUMGARTE * (sep[k] + C.LINEAR_SLOP), -C.MAX_LINEAR_CORRECTION, 0.0)
             dq = dq + jnp.where(active[k], -ck * inv_k[rn], 0.0) * w[rn]
@@ -211,14 +242,14 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     sleep_steps = jnp.where(lin_ok & ang_ok, state.sleep_steps + 1, 0)
     asleep = (sleep_steps >= C.SLEEP_STEPS) & solved
 
-    final_sep = jnp.sum((feet_now(qpos) - anchor) * normal, -1) - C.CONTACT_DISTANCE
+    final_sep = jnp.sum((points_now(qpos) - anchor) * normal, -1) - C.CONTACT_DISTANCE
     new_state = state.replace(
         pos=new_pos, angle=new_angle, leg_angle=new_leg_angle,
         vel=u[0:2], ang_vel=u[2], leg_ang_vel=u[3:5],
         leg_contact=leg_contact, touching=touching, game_over=game_over,
         sleep_steps=sleep_steps.astype(jnp.int32),
         motor_impulse=jnp.stack([acc[0], acc[2]]), limit_impulse=jnp.stack([acc[1], acc[3]]),
-        contact_impulse=acc[4:].reshape(2, 2, 2),
+        contact_impulse=acc[4:].reshape(NUM_CONTACTS, 2),
     )
     info = StepInfo(asleep=asleep, position_solved=solved,
                     min_separation=jnp.min(jnp.where(active, final_sep, 0.0)))

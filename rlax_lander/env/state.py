@@ -35,8 +35,8 @@ class EnvState:
       sleep_steps: [] int32, consecutive steps with all three bodies quiet.
       wind_idx, torque_idx: [] int32 phase indices of wind and turbulence.
       motor_impulse, limit_impulse: [2] accumulated joint impulses (warm start), N m s.
-      contact_impulse: [2, 2, 2] accumulated (tangent, normal) impulses of each leg's two foot
-        corners (warm start), N s.
+      contact_impulse: [6, 2] accumulated (tangent, normal) impulses of the six leg contacts
+        (four foot corners, two vertex-on-foot contacts; see ``physics.py``), warm start, N s.
       time: [] int32 env steps since reset (the internal reset step not counted).
     """
 
@@ -82,7 +82,7 @@ class EnvParams:
     turbulence_power: float = C.TURBULENCE_POWER
     max_steps_in_episode: int = C.MAX_EPISODE_STEPS
     continuous: bool = struct.field(pytree_node=False, default=False)
-    velocity_iterations: int = struct.field(pytree_node=False, default=20)
+    velocity_iterations: int = struct.field(pytree_node=False, default=40)
     position_iterations: int = struct.field(pytree_node=False, default=4)
 
 
