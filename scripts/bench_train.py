@@ -91,7 +91,8 @@ def main():
               f"({res['per_seed_env_steps_per_s']:,.0f}/seed), compile {res['compile_s']:.1f}s",
               flush=True)
         runs.append(res)
-    machine = f"{cpu_model()}, {os.cpu_count()} cores, CPU only"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    machine = f"{cpu_model()}, {os.cpu_count()} cores, CPU only, load avg {load}"
     date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
     command = "python scripts/bench_train.py " + " ".join(sys.argv[1:])
     out = ROOT / "experiments" / "results" / "bench_train.json"
