@@ -13,6 +13,7 @@ import sys
 
 COMMANDS: dict[str, str] = {
     "train": "rlax_lander.dqn.run:main",
+    "ablate": "rlax_lander.ablate:main",
 }
 
 
