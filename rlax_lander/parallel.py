@@ -222,6 +222,10 @@ def run_cells(fn: Callable, keys, hparams, devices=None, *, stats: dict | None =
 
 
 # ----------------------------------------------------------------------------- multi-host
+class DistributedInitError(RuntimeError):
+    """Joining the multi-process run failed (unreachable coordinator, port not bindable)."""
+
+
 def parse_coordinator(coordinator: str) -> tuple[str, int]:
     """'HOST:PORT' -> (host, port); ValueError naming --coordinator otherwise."""
     host, sep, port = str(coordinator).rpartition(":")
@@ -261,7 +265,7 @@ def _wait_for_coordinator(host: str, port: int, deadline: float) -> None:
         except OSError as err:
             last = err
         if time.monotonic() >= deadline:
-            raise RuntimeError(
+            raise DistributedInitError(
                 f"--coordinator {host}:{port} is unreachable ({last}); is process 0 running "
                 f"there and the port open? Gave up after the --init-timeout.")
         time.sleep(0.2)
@@ -273,7 +277,7 @@ def _check_bindable(host: str, port: int) -> None:
         with socket.socket(family, socket.SOCK_STREAM) as s:
             s.bind((host, port))
     except OSError as err:
-        raise RuntimeError(
+        raise DistributedInitError(
             f"--coordinator {host}:{port}: process 0 runs the coordinator, but cannot bind "
             f"there ({err}); use an address of process 0's host and a free port") from err
 
