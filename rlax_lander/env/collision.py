@@ -56,17 +56,18 @@ def _segment_distance_xy(px, py, ax, ay, bx, by):
     return jnp.sqrt(dx * dx + dy * dy), below
 
 
-def polygon_touches_edges(verts, a, b):
+def polygon_touches_edges(verts, a, b, distance=C.CONTACT_DISTANCE):
     """Whether a convex CCW polygon ``verts`` [K, 2] touches each edge ``(a, b)`` [E, 2] -> [E] bool.
 
-    Touching = the core shapes overlap or are closer than the sum of skins (0.02 m): a polygon
-    vertex near or below the edge, or an edge end vertex inside the polygon grown by 0.02 m (its
-    edge lines pushed out by 0.02 m, which is a slightly larger region at the polygon's corners).
+    Touching = the core shapes overlap or are closer than ``distance`` (default the sum of skins,
+    0.02 m; the continuous-collision check uses Box2D's TOI target of 0.005 m): a polygon
+    vertex near or below the edge, or an edge end vertex inside the polygon grown by ``distance``
+    (its edge lines pushed out, which is a slightly larger region at the polygon's corners).
     """
     px, py = verts[:, 0][:, None], verts[:, 1][:, None]  # [K, 1]
     ax, ay, bx, by = a[:, 0][None], a[:, 1][None], b[:, 0][None], b[:, 1][None]  # [1, E]
     dist, below = _segment_distance_xy(px, py, ax, ay, bx, by)  # [K, E]
-    near = jnp.any((dist < C.CONTACT_DISTANCE) | below, axis=0)
+    near = jnp.any((dist < distance) | below, axis=0)
     # Edge end vertices against the polygon's edge lines (outward normals of a CCW polygon).
     qx, qy = verts[:, 0], verts[:, 1]
     ex, ey = jnp.roll(qx, -1) - qx, jnp.roll(qy, -1) - qy
@@ -74,7 +75,7 @@ def polygon_touches_edges(verts, a, b):
 
     def inside(vx, vy):  # [E] -> [E]
         out = ((vx[:, None] - qx[None]) * ey[None] - (vy[:, None] - qy[None]) * ex[None]) * inv_len[None]
-        return jnp.all(out < C.CONTACT_DISTANCE, axis=1)
+        return jnp.all(out < distance, axis=1)
 
     return near | inside(a[:, 0], a[:, 1]) | inside(b[:, 0], b[:, 1])
 

@@ -72,6 +72,7 @@ BOTTOM_EDGE_FRICTION = 0.2
 LINEAR_SLOP = 0.005
 POLYGON_RADIUS = 2.0 * LINEAR_SLOP  # skin of every polygon and edge, m
 CONTACT_DISTANCE = 2.0 * POLYGON_RADIUS  # core gap below which a contact is touching, m
+TOI_TARGET = max(LINEAR_SLOP, CONTACT_DISTANCE - 3.0 * LINEAR_SLOP)  # 0.005 m, b2TimeOfImpact's target
 ANGULAR_SLOP = 2.0 / 180.0 * math.pi
 MAX_LINEAR_CORRECTION = 0.2
 MAX_ANGULAR_CORRECTION = 8.0 / 180.0 * math.pi

@@ -14,8 +14,9 @@ by construction and the slow mode is gone; what remains per step, in Box2D's ord
    max 8 deg), stopping once solved like Box2D's early exit;
 6. island sleep bookkeeping (25 quiet steps with a solved position pass).
 
-Continuous collision (TOI) and hull contact *response* are not modelled: any hull touch ends the
-episode, so only its detection matters, and CCD shifts ~25% of leg touchdowns by at most one step.
+Hull contact *response* is not modelled: any hull touch ends the episode, so only its detection
+matters. Continuous collision is modelled for its events only (a touch that Box2D's TOI pass would
+catch mid-step fires in that step), not for the sub-step's motion.
 """
 
 from typing import NamedTuple
@@ -233,6 +234,18 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     new_angle = qpos[2]
     new_pos = qpos[0:2] - K.rotate(new_angle, local_hull_com)
     new_leg_angle = qpos[3:5]
+
+    # Continuous collision, events only: a shape whose core came closer than Box2D's TOI target
+    # (0.005 m) by the end of the step was caught mid-step by the TOI pass, so its BeginContact
+    # fires in this step rather than at the next collide. (The TOI sub-step's motion is not
+    # modelled; the reference shows CCD leaves the outcome statistics unchanged.)
+    end_corners = K.leg_corners(new_pos, new_angle, new_leg_angle)
+    toi_legs = jax.vmap(collision.polygon_touches_edges, in_axes=(0, None, None, None))(
+        end_corners, a, b, C.TOI_TARGET) & ~touching
+    leg_contact = leg_contact | jnp.any(toi_legs, axis=1)
+    touching = touching | toi_legs
+    game_over = game_over | jnp.any(
+        collision.polygon_touches_edges(K.hull_vertices(new_pos, new_angle), a, b, C.TOI_TARGET))
 
     # 6. Sleep: all three bodies below Box2D's tolerances for 25 consecutive solved steps.
     v_hull, w_hull, v_legs, w_legs = K.body_velocities(new_pos, new_angle, new_leg_angle, u)
