@@ -216,19 +216,52 @@ def _plot(path, x, curves, cells, points, grid_spec, env_id):
     plt.close(fig)
 
 
+def start_up(argv: list[str]) -> bool:
+    """Apply the start-up flags of `argv` before anything touches a JAX backend (importing
+    gymnax does, and so does building a `DQNConfig`): --cpu-devices, then the multi-process
+    flags (`parallel.init_distributed`). ValueError names a bad flag. Returns True if this
+    process joined a multi-process run."""
+    import argparse
+
+    from rlax_lander import parallel
+
+    def flag_bool(v: str) -> bool:
+        if v.lower() not in ("true", "false"):
+            raise ValueError(f"--distributed-auto={v!r}; allowed: True, False")
+        return v.lower() == "true"
+
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--cpu-devices", type=int, default=0)
+    p.add_argument("--coordinator", default=None)
+    p.add_argument("--num-processes", type=int, default=None)
+    p.add_argument("--process-id", type=int, default=None)
+    p.add_argument("--distributed-auto", type=str, default="False")
+    p.add_argument("--init-timeout", type=float, default=AblateArgs.init_timeout)
+    early, _ = p.parse_known_args(argv)
+    auto = flag_bool(early.distributed_auto)
+    parallel.check_distributed_flags(early.coordinator, early.num_processes, early.process_id)
+    if auto and early.coordinator is not None:
+        raise ValueError("--distributed-auto and --coordinator exclude each other")
+    if early.cpu_devices < 0:
+        raise ValueError(f"--cpu-devices={early.cpu_devices} is out of range; allowed: >= 0")
+    if early.cpu_devices:
+        import jax
+
+        jax.config.update("jax_num_cpu_devices", int(early.cpu_devices))
+    return parallel.init_distributed(early.coordinator, early.num_processes, early.process_id,
+                                     auto=auto, timeout_s=early.init_timeout)
+
+
 def run_ablation(args: AblateArgs) -> dict | None:
-    """Initialise devices/hosts, train and evaluate every cell, write `args.out` on process 0.
-    Returns the summary on process 0, None elsewhere."""
+    """Train and evaluate every cell over the devices, write `args.out` on process 0.
+    Returns the summary on process 0, None elsewhere. Multi-process: `start_up` (or
+    `parallel.init_distributed`) must have run first, before any JAX computation."""
     import jax
 
     from rlax_lander import parallel
 
     check_args(args)
     grid_spec = parse_grid(args.grid)
-    if args.cpu_devices:
-        jax.config.update("jax_num_cpu_devices", int(args.cpu_devices))
-    parallel.init_distributed(args.coordinator, args.num_processes, args.process_id,
-                              auto=args.distributed_auto, timeout_s=args.init_timeout)
     main = parallel.is_main_process()
     devices = parallel.resolve_devices(args.devices)
     grid = parallel.make_grid(args.config, grid_spec, args.seeds, args.seed)
@@ -282,10 +315,10 @@ def main(argv: list[str]) -> int:
     `error: ...` and returns 1 (bad flags raise ValueError: exit code 2 via the CLI)."""
     from rlax_lander.parallel import DistributedInitError
 
-    args = parse_args(argv)
     try:
-        run_ablation(args)
+        start_up(argv)
     except DistributedInitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    run_ablation(parse_args(argv))
     return 0
