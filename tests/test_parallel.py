@@ -20,7 +20,7 @@ from rlax_lander import cli, parallel
 from rlax_lander.ablate import parse_grid
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--env", "CartPole-v1", "--total-timesteps", "2000", "--learning-starts", "200",
+TINY = ["--env", "CartPole-v1", "--total-timesteps", "1800", "--learning-starts", "200",
         "--buffer-size", "500", "--batch-size", "32", "--hidden-sizes", "16", "16",
         "--eval-episodes", "5", "--progress", "False"]
 
@@ -107,7 +107,7 @@ import json, jax, numpy as np
 from rlax_lander import dqn, parallel
 from rlax_lander.envs import make_env
 assert len(jax.devices()) == 4, jax.devices()
-cfg = dqn.DQNConfig.cartpole(total_timesteps=2000, learning_starts=200, buffer_size=500,
+cfg = dqn.DQNConfig.cartpole(total_timesteps=1800, learning_starts=200, buffer_size=500,
                              batch_size=32, hidden_sizes=(16, 16))
 env, env_params = make_env(cfg.env_id)
 train = dqn.make_train(cfg, env, env_params)
