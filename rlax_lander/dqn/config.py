@@ -45,6 +45,10 @@ class Hparams:
     epsilon_decay_steps: linear schedule duration (env steps).
     epsilon_decay_rate: multiplicative factor per env step ("exponential") or per finished
     episode ("per_episode").
+    target_update_period: gradient updates between target updates (a whole number >= 1,
+    carried as float32 so "hard"/"soft" periods vmap; "none" ignores it). With it,
+    soft(tau=1, period=C) is a hard copy every C updates and soft(tau=1, period=1) equals
+    "none", so a whole target-network ablation is one compile.
     """
 
     learning_rate: jnp.ndarray
@@ -54,6 +58,7 @@ class Hparams:
     epsilon_end: jnp.ndarray
     epsilon_decay_steps: jnp.ndarray
     epsilon_decay_rate: jnp.ndarray
+    target_update_period: jnp.ndarray
 
 
 def _check(ok: bool, field: str, value, allowed: str) -> None:
@@ -199,6 +204,7 @@ class DQNConfig:
             epsilon_end=f(self.epsilon_end),
             epsilon_decay_steps=f(self.epsilon_decay_steps),
             epsilon_decay_rate=f(self.epsilon_decay_rate),
+            target_update_period=f(self.target_update_period),
         )
 
     # ------------------------------------------------------------------ presets

@@ -177,7 +177,7 @@ def make_train(config: DQNConfig, env, env_params, progress: bool = False,
         params = optax.apply_updates(ts.params, upd)
         updates = ts.updates + 1
         target = targets.update_target(config.target_mode, params, ts.target_params, updates,
-                                       config.target_update_period, hp.tau)
+                                       hp.target_update_period, hp.tau)
         ts = ts.replace(params=params, target_params=target, opt_state=opt_state, key=key,
                         updates=updates)
         return ts, (loss, aux["q_mean"])
