@@ -2,14 +2,14 @@
 
 Writes config.json, metrics.csv (seed, env_step, episode_return per finished episode),
 learning_curve.png (mean over seeds with a 95% t-band), params_seed{i}.msgpack, eval.json;
-prints a greedy-evaluation summary per seed.
+prints a greedy-evaluation summary per seed. `--checkpoint-every K` also keeps
+checkpoint.msgpack (the full training state, every K chunks); `--resume DIR` continues it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,17 @@ class TrainArgs:
     out: str = "runs/default"
     eval_episodes: int = 100
     progress: bool = True
+    checkpoint_every: int = 0
+    """Save the full training state to OUT/checkpoint.msgpack every this many chunks (a run
+    has 20 chunks, one progress line each); 0 = no checkpoints."""
+    resume: str | None = None
+    """Continue the run dir RESUME from its checkpoint (its config is the default)."""
+    overwrite: bool = False
+    """Allow writing into a non-empty --out directory (its old checkpoint is deleted)."""
+    tensorboard: bool = False
+    """Also write TensorBoard events to OUT/tensorboard (needs the 'log' extra)."""
+    wandb_project: str | None = None
+    """Also log to this Weights & Biases project (needs wandb; off by default)."""
 
     def __post_init__(self):
         if self.seeds < 1:
@@ -85,60 +96,88 @@ def write_plot(path, x, curves, title):
     plt.close(fig)
 
 
+def check_run_dir(out, resume: bool = False, overwrite: bool = False) -> None:
+    """Refuse to start a fresh run in a non-empty `out` unless `overwrite` (which deletes the
+    old checkpoint); `resume` needs `out` to exist."""
+    from rlax_lander.dqn.resumable import CHECKPOINT_FILE
+
+    out = Path(out)
+    if resume:
+        if not out.is_dir():
+            raise ValueError(f"cannot resume {out}: no such run directory")
+        return
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ValueError(f"--out {out} is not empty (a previous run?); pass --resume {out} "
+                             "to continue its checkpoint or --overwrite to replace it")
+        (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+
+
 def run_training(config: DQNConfig, seeds: int, out, seed: int = 0, eval_episodes: int = 100,
-                 progress: bool = True) -> dict:
-    """Train `seeds` seeds of `config`, write the run dir `out`, return the summary dict."""
+                 progress: bool = True, *, checkpoint_every: int = 0, resume: bool = False,
+                 overwrite: bool = True, tensorboard: bool = False,
+                 wandb_project: str | None = None) -> dict:
+    """Train `seeds` seeds of `config`, write the run dir `out`, return the summary dict.
+
+    checkpoint_every: chunks between checkpoints (`out/checkpoint.msgpack`; 0 = none);
+    resume: continue from that checkpoint (bit-identical on CPU to an uninterrupted run);
+    overwrite: if False, a non-empty `out` raises ValueError (the CLI's default);
+    tensorboard / wandb_project: optional metric sinks (`rlax_lander.loggers`)."""
     import jax
-    import jax.numpy as jnp
     from flax import serialization
 
     from rlax_lander.dqn.evaluate import make_evaluate
-    from rlax_lander.dqn.train import build_network, make_train
+    from rlax_lander.dqn.resumable import learning_curve_from_episodes, train_segmented
+    from rlax_lander.dqn.train import build_network
     from rlax_lander.envs import make_env
+    from rlax_lander.loggers import make_loggers
 
     out = Path(out)
+    check_run_dir(out, resume, overwrite)
     env, env_params = make_env(config.env_id)
-    train = make_train(config, env, env_params, progress=progress)
-    keys = seed_keys(seed, seeds)
-    hp = jax.tree.map(lambda x: jnp.broadcast_to(x, (seeds,)), config.hparams())
+    meta = {"dqn": config.to_dict(), "num_seeds": seeds, "seed": seed,
+            "eval_episodes": eval_episodes}
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+    loggers = make_loggers(out, tensorboard, wandb_project, run_name=out.name,
+                           config={**meta, "checkpoint_every": checkpoint_every})
     print(f"training {config.env_id}: {seeds} seeds x {config.total_timesteps:,} env steps; "
           "compiling...", flush=True)
-    t0 = time.time()
-    compiled = jax.jit(jax.vmap(train)).lower(keys, hp).compile()
-    t1 = time.time()
-    print(f"compiled in {t1 - t0:.1f}s; running", flush=True)
-    result = jax.block_until_ready(compiled(keys, hp))
-    t2 = time.time()
+    try:
+        res = train_segmented(config, seeds, seed, out, checkpoint_every=checkpoint_every,
+                              resume=resume, progress=progress, loggers=loggers,
+                              extra_meta={"eval_episodes": eval_episodes,
+                                          "checkpoint_every": checkpoint_every})
+    finally:
+        for lg in loggers:
+            lg.close()
     network = build_network(config, env.action_space(env_params).n)
     evaluate = jax.jit(jax.vmap(make_evaluate(env, env_params, network.apply, eval_episodes),
                                 in_axes=(None, 0)))
-    eval_returns, _ = evaluate(jax.random.key(seed + 1), result.params)
+    eval_returns, _ = evaluate(jax.random.key(seed + 1), res.params)
     eval_returns = np.asarray(eval_returns)
 
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"dqn": config.to_dict(), "num_seeds": seeds, "seed": seed,
-            "eval_episodes": eval_episodes}
     (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
     for i in range(seeds):
-        p_i = jax.tree.map(lambda x: np.asarray(x[i]), result.params)
+        p_i = jax.tree.map(lambda x: np.asarray(x[i]), res.params)
         (out / params_file(i)).write_bytes(serialization.to_bytes(p_i))
-    m = jax.tree.map(np.asarray, result.metrics)
-    steps = m["env_step"][0]
+    ep = res.episodes
     with open(out / "metrics.csv", "w") as f:
         f.write("seed,env_step,episode_return\n")
-        for i in range(seeds):
-            t_idx, e_idx = np.nonzero(m["episode_done"][i])
-            for t, e in zip(t_idx, e_idx):
-                f.write(f"{i},{steps[t]},{m['episode_return'][i, t, e]:.4f}\n")
-    x, curves = learning_curve(steps, m["episode_return"], m["episode_done"])
+        for i, t, r in zip(ep["seed"], ep["env_step"], ep["return"]):
+            f.write(f"{i},{t},{r:.4f}\n")
+    x, curves = learning_curve_from_episodes(ep, seeds, res.env_steps)
     write_plot(out / "learning_curve.png", x, curves, f"DQN on {config.env_id}")
     summary = {
-        "compile_s": t1 - t0, "train_s": t2 - t1,
-        "env_steps_per_s": seeds * int(steps[-1]) / (t2 - t1),
+        "compile_s": res.compile_s, "train_s": res.train_s,
+        "env_steps_per_s": seeds * res.env_steps / max(res.train_s, 1e-9),
         "eval_mean_return_per_seed": eval_returns.mean(1).tolist(),
     }
     (out / "eval.json").write_text(json.dumps(summary, indent=2))
-    print(f"trained in {t2 - t1:.1f}s ({summary['env_steps_per_s']:,.0f} env steps/s); "
+    print(f"trained in {res.train_s:.1f}s ({summary['env_steps_per_s']:,.0f} env steps/s); "
           f"greedy eval over {eval_episodes} episodes per seed:")
     for i, r in enumerate(summary["eval_mean_return_per_seed"]):
         print(f"  seed {i}: {r:8.1f}")
@@ -166,15 +205,56 @@ def parse_args(argv: list[str]) -> TrainArgs:
         base = PRESETS[preset]()
     # `--env X` is a short alias of `--env-id X`
     argv = ["--env-id" if a == "--env" else a for a in argv]
+    argv = _bare_bool_flags(argv, ("--overwrite", "--tensorboard"))
     default = TrainArgs(config=base)
+    if "--resume" in argv:
+        i = argv.index("--resume")
+        if i + 1 >= len(argv):
+            raise ValueError("--resume needs a run directory")
+        default = resume_defaults(argv[i + 1])
     return tyro.cli(TrainArgs, args=argv, default=default,
                     config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff),
                     prog="python -m rlax_lander train")
 
 
+def _bare_bool_flags(argv: list[str], flags) -> list[str]:
+    """`--flag` alone means `--flag True` (the other flags take explicit values)."""
+    out = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if a in flags and nxt not in ("True", "False", "true", "false"):
+            out.append("True")
+    return out
+
+
+def resume_defaults(run_dir) -> TrainArgs:
+    """TrainArgs of the run whose checkpoint is in `run_dir` (what `--resume` starts from);
+    ValueError if the checkpoint is missing or unreadable."""
+    from rlax_lander import checkpoint
+    from rlax_lander.dqn.resumable import CHECKPOINT_FILE
+
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise ValueError(f"cannot resume {run_dir}: {path} is missing (was the run started "
+                         "with --checkpoint-every?)")
+    meta = checkpoint.read_meta(path)
+    try:
+        run = meta.get("run", {})
+        return TrainArgs(config=DQNConfig.from_dict(meta["config"]), seeds=int(meta["num_seeds"]),
+                         seed=int(meta["seed"]), out=str(run_dir),
+                         eval_episodes=int(run.get("eval_episodes", 100)),
+                         checkpoint_every=int(run.get("checkpoint_every", 0)),
+                         resume=str(run_dir))
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"checkpoint {path} is corrupt: {err!r}") from err
+
+
 def main(argv: list[str]) -> int:
     """Entry of `python -m rlax_lander train`."""
     args = parse_args(argv)
-    run_training(args.config, args.seeds, args.out, args.seed, args.eval_episodes,
-                 args.progress)
+    run_training(args.config, args.seeds, args.resume or args.out, args.seed,
+                 args.eval_episodes, args.progress, checkpoint_every=args.checkpoint_every,
+                 resume=args.resume is not None, overwrite=args.overwrite,
+                 tensorboard=args.tensorboard, wandb_project=args.wandb_project)
     return 0
