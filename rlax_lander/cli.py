@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "train": "rlax_lander.dqn.run:main",
     "ablate": "rlax_lander.ablate:main",
+    "render": "rlax_lander.render_run:main",
 }
 
 
