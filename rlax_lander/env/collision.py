@@ -52,7 +52,9 @@ def _segment_distance_xy(px, py, ax, ay, bx, by):
     t_raw = (rx * abx + ry * aby) * inv_len2
     t = jnp.clip(t_raw, 0.0, 1.0)
     dx, dy = rx - t * abx, ry - t * aby
-    below = ((abx * ry - aby * rx) < 0.0) & (t_raw >= 0.0) & (t_raw <= 1.0)
+    # Below the line *and* over the edge's x-range: the terrain is a height field, so a point
+    # beside a steep edge (inside its perpendicular strip but over a neighbour) is not inside it.
+    below = ((abx * ry - aby * rx) < 0.0) & (t_raw >= 0.0) & (t_raw <= 1.0) & (px >= ax) & (px <= bx)
     return jnp.sqrt(dx * dx + dy * dy), below
 
 
@@ -113,9 +115,11 @@ def foot_contacts(corners, a, b):
     dist = jnp.sqrt(dx * dx + dy * dy) + 1e-12
     # Inside the edge's extent: signed distance to its line. Beyond its ends: distance to the end
     # vertex (never negative: a point below the line's extension is not inside this edge).
-    sep = jnp.where(within, signed, dist)
-    normal_x = jnp.where(within, nx, dx / dist)
-    normal_y = jnp.where(within, ny, dy / dist)
+    over = (px >= ax) & (px <= bx)
+    sep = jnp.where(within & ((signed >= 0.0) | over), signed, dist)
+    use_face = within & ((signed >= 0.0) | over)
+    normal_x = jnp.where(use_face, nx, dx / dist)
+    normal_y = jnp.where(use_face, ny, dy / dist)
     # Only edges whose x-extent is near the corner can be the supporting one.
     near = (px >= ax - 0.5) & (px <= bx + 0.5)
     sep = jnp.where(near, sep, _BIG)
@@ -150,7 +154,9 @@ def vertex_face_contacts(centres, leg_world_angle, verts, convex):
     rel = verts[None] - centres[:, None]  # [2, 11, 2]
     local = K.rotate(-leg_world_angle[:, None], rel)
     depth = -hy - local[..., 1]  # distance of the vertex below the face (negative: inside)
-    valid = convex[None] & (jnp.abs(local[..., 0]) <= hx)
+    # The vertex must be under the face or at most half-way into the box (deeper, another face
+    # of the box would be the contact's reference in Box2D's separating-axis choice).
+    valid = convex[None] & (jnp.abs(local[..., 0]) <= hx) & (local[..., 1] <= 0.0)
     sep = jnp.where(valid, depth, _BIG)
     best = jnp.argmin(sep, axis=1)
     take = lambda x: jnp.take_along_axis(x, best[:, None], axis=1)[:, 0]
