@@ -32,10 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rlax_lander.dqn.config import PRESETS, DQNConfig
+from rlax_lander.dqn.config import PRESETS, DQNConfig, Hparams
 
-HPARAM_COLUMNS = ("learning_rate", "tau", "gamma", "epsilon_start", "epsilon_end",
-                  "epsilon_decay_steps", "epsilon_decay_rate")
+HPARAM_COLUMNS = tuple(Hparams.__dataclass_fields__)  # every vmappable hyperparameter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +47,8 @@ class AblateArgs:
     seed: int = 0
     """Base PRNG seed."""
     grid: tuple[str, ...] = ()
-    """NAME=V1,V2,... items (learning_rate, tau, gamma, epsilon_start, epsilon_end,
-    epsilon_decay_steps, epsilon_decay_rate); cells = product x seeds."""
+    """NAME=V1,V2,... items over `Hparams` fields (learning_rate, tau, gamma, epsilon_*,
+    target_update_period...); cells = product x seeds."""
     out: str = "runs/ablate"
     eval_episodes: int = 100
     devices: str = "all"
