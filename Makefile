@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 train: $(STAMP)
-	$(PY) -m rlax_lander train --out runs/default
+	$(PY) -m rlax_lander train --out runs/default --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
