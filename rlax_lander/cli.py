@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "train": "rlax_lander.dqn.run:main",
     "ablate": "rlax_lander.ablate:main",
     "render": "rlax_lander.render_run:main",
+    "evaluate": "rlax_lander.evaluation:main",
 }
 
 

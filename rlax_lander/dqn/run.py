@@ -155,10 +155,18 @@ def run_training(config: DQNConfig, seeds: int, out, seed: int = 0, eval_episode
         for lg in loggers:
             lg.close()
     network = build_network(config, env.action_space(env_params).n)
-    evaluate = jax.jit(jax.vmap(make_evaluate(env, env_params, network.apply, eval_episodes),
-                                in_axes=(None, 0)))
-    eval_returns, _ = evaluate(jax.random.key(seed + 1), res.params)
-    eval_returns = np.asarray(eval_returns)
+    report = None
+    if config.env_id == "LunarLander-v3":  # JAX + Box2D greedy eval, summary.json, GIF
+        from rlax_lander.evaluation import write_lander_report
+
+        report = write_lander_report(out, network, res.params, config, eval_episodes, seed,
+                                     timing={"compile": res.compile_s, "train": res.train_s})
+        eval_returns = np.array([[row["jax"]["mean"]] for row in report["per_seed"]])
+    else:
+        evaluate = jax.jit(jax.vmap(make_evaluate(env, env_params, network.apply,
+                                                  eval_episodes), in_axes=(None, 0)))
+        eval_returns, _ = evaluate(jax.random.key(seed + 1), res.params)
+        eval_returns = np.asarray(eval_returns)
 
     (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
     for i in range(seeds):
@@ -182,6 +190,11 @@ def run_training(config: DQNConfig, seeds: int, out, seed: int = 0, eval_episode
     for i, r in enumerate(summary["eval_mean_return_per_seed"]):
         print(f"  seed {i}: {r:8.1f}")
     print(f"  mean {np.mean(summary['eval_mean_return_per_seed']):.1f}; wrote {out}/")
+    if report is not None:
+        from rlax_lander.evaluation import print_report
+
+        print_report(report)
+        summary["lander_report"] = report
     return summary
 
 
