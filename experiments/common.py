@@ -1,0 +1,213 @@
+"""Shared machinery of the experiment scripts: run variants x seeds vmapped, score them in
+Box2D, and write `experiments/results/<name>.{json,md,png}`.
+
+A *variant* is a `DQNConfig` (its static fields decide the compiled program) plus overrides of
+vmappable `Hparams`. Variants with equal configs share one compile: their cells (variant x seed)
+run as one `parallel.run_cells` batch. Every variant uses the same seed keys (seed i is
+`jax.random.split(key(seed), S)[i]`, as in `train`), so comparisons are paired.
+
+Score of a run = mean undiscounted return of its final greedy policy over E Box2D
+LunarLander-v3 episodes (reset seeds `eval_seed + j`, the same for every run). Aggregates over
+runs: IQM with a 95% stratified-bootstrap CI (`rlax_lander.stats`), seeds solved (score >=
+200), and the Q-value trace (mean Q of the sampled batch) that shows divergence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "experiments" / "results"
+EVAL_SEED = 10_000
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One arm of a study: a config (static) and `Hparams` overrides (vmapped)."""
+
+    name: str
+    config: object  # DQNConfig
+    hparams: tuple = ()  # ((field, value), ...)
+
+
+def run_variants(variants, num_seeds: int, seed: int = 0, devices=None, log=print) -> dict:
+    """Train every variant x seed; returns {name: {"params", "metrics", "config", ...}} with
+    leaves [S, ...] (numpy). One compile per distinct config."""
+    import jax
+    import jax.numpy as jnp
+
+    from rlax_lander import parallel
+    from rlax_lander.dqn.train import make_train
+    from rlax_lander.envs import make_env
+
+    groups: dict = {}
+    for v in variants:
+        groups.setdefault(v.config, []).append(v)
+    keys1 = jax.random.split(jax.random.key(seed), num_seeds)
+    out = {}
+    for config, vs in groups.items():
+        env, env_params = make_env(config.env_id)
+        train = make_train(config, env, env_params)
+        base = config.hparams()
+        hps = []
+        for v in vs:
+            hp = base.replace(**{k: jnp.asarray(x, jnp.float32) for k, x in v.hparams})
+            hps.append(jax.tree.map(lambda x: jnp.broadcast_to(x, (num_seeds,)), hp))
+        hp = jax.tree.map(lambda *xs: jnp.concatenate(xs), *hps)
+        keys = jnp.concatenate([keys1] * len(vs))
+        log(f"  compile + run {len(vs)} variant(s) x {num_seeds} seeds "
+            f"({', '.join(v.name for v in vs)})", flush=True)
+        st: dict = {}
+        res = parallel.run_cells(train, keys, hp, devices=devices, stats=st)
+        log(f"    compile {st['compile_s']:.0f}s, run {st['run_s']:.0f}s", flush=True)
+        for i, v in enumerate(vs):
+            sl = slice(i * num_seeds, (i + 1) * num_seeds)
+            out[v.name] = {"params": jax.tree.map(lambda x: x[sl], res.params),
+                           "metrics": jax.tree.map(lambda x: x[sl], res.metrics),
+                           "config": config, "hparams": dict(v.hparams),
+                           "timing": {"compile_s": st["compile_s"], "run_s": st["run_s"],
+                                      "cells_in_compile": len(vs) * num_seeds}}
+    return out
+
+
+def box2d_scores(runs: dict, episodes: int, eval_seed: int = EVAL_SEED, max_steps: int = 1000,
+                 log=print) -> None:
+    """Adds "returns" [S, E] and "outcomes" to each run: greedy Box2D episodes of its final
+    params. One lockstep batch per distinct network shape."""
+    from rlax_lander.dqn.train import build_network
+    from rlax_lander.evaluation import box2d_paired
+
+    for name, r in runs.items():
+        t0 = time.time()
+        net = build_network(r["config"], 4)
+        ret, length, outcome = box2d_paired(net, r["params"], episodes, eval_seed,
+                                               max_steps)
+        r.update(returns=ret, lengths=length, outcomes=outcome)
+        log(f"    box2d {name}: {episodes} episodes x {ret.shape[0]} seeds in "
+            f"{time.time() - t0:.0f}s, mean {ret.mean():.1f}", flush=True)
+
+
+def curves(runs: dict, num_bins: int = 40) -> dict:
+    """{name: (bin centres [B], training-episode return per seed [S, B])} (NaN-free: empty
+    bins take the previous bin's value)."""
+    from rlax_lander.dqn.run import learning_curve
+
+    out = {}
+    for name, r in runs.items():
+        m = r["metrics"]
+        x, c = learning_curve(m["env_step"][0], m["episode_return"], m["episode_done"],
+                              num_bins)
+        for b in range(1, c.shape[1]):
+            c[:, b] = np.where(np.isnan(c[:, b]), c[:, b - 1], c[:, b])
+        out[name] = (x, np.nan_to_num(c, nan=-200.0))
+    return out
+
+
+def summarise(runs: dict, reps: int = 2000) -> dict:
+    """Per variant: per-seed scores, IQM + 95% CI, mean, success rates, seeds solved, Q/loss
+    traces; all computed from the runs' returns and metrics."""
+    from rlax_lander import stats
+    from rlax_lander.episode_stats import LANDED
+
+    table = {}
+    for name, r in runs.items():
+        scores = r["returns"].mean(1)  # [S] one score per run
+        ci = stats.stratified_bootstrap_ci(scores, stats.iqm, reps=reps, seed=0)
+        q = np.asarray(r["metrics"]["q_mean"])  # [S, I]
+        loss = np.asarray(r["metrics"]["loss"])
+        tail = max(1, q.shape[1] // 10)
+        table[name] = {
+            "hparams": r["hparams"],
+            "per_seed_score": scores.tolist(),
+            "iqm": float(ci.point), "iqm_ci": [float(ci.lo), float(ci.hi)],
+            "mean": float(scores.mean()),
+            "seeds_solved": int(np.sum(scores >= 200.0)),
+            "success_rate": float(np.mean(r["returns"] >= 200.0)),
+            "landed_rate": float(np.mean(r["outcomes"] == LANDED)),
+            "final_q_mean": float(q[:, -tail:].mean()),
+            "max_abs_q_mean_per_seed": np.abs(q).max(1).tolist(),
+            "final_loss": float(loss[:, -tail:].mean()),
+        }
+    return table
+
+
+def write_results(stem: str, title: str, runs: dict, table: dict, meta: dict,
+                  finding: str, out_dir=RESULTS) -> dict:
+    """Write `<stem>.json`, `<stem>.md` (table + finding + command) and `<stem>.png`
+    (learning curves and IQM intervals)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rlax_lander import stats
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cv = curves(runs)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    for i, (name, (x, c)) in enumerate(cv.items()):
+        band = stats.stratified_bootstrap_ci(c, stats.mean_per_task, reps=500, seed=0)
+        ax1.plot(x, band.point, color=f"C{i % 10}", ls="-" if i < 10 else "--", label=name)
+        ax1.fill_between(x, band.lo, band.hi, color=f"C{i % 10}", alpha=0.15)
+    ax1.axhline(200, color="k", lw=0.8, ls=":")
+    ax1.set_xlabel("env steps (per seed)")
+    ax1.set_ylabel("training episode return (epsilon-greedy)")
+    ax1.set_title("learning curves (mean over seeds, 95% bootstrap band)")
+    ax1.legend(fontsize=7)
+    names = list(table)
+    for i, name in enumerate(names):
+        t = table[name]
+        ax2.plot([t["iqm_ci"][0], t["iqm_ci"][1]], [i, i], color=f"C{i % 10}", lw=3)
+        ax2.plot(t["iqm"], i, "o", color="k")
+        ax2.plot(t["per_seed_score"], [i] * len(t["per_seed_score"]), "|", color="gray")
+    ax2.axvline(200, color="k", lw=0.8, ls=":")
+    ax2.set_yticks(range(len(names)), names)
+    ax2.set_xlabel(f"Box2D greedy return (per-seed mean of {meta['eval_episodes']} episodes)")
+    ax2.set_title("IQM over seeds, 95% stratified-bootstrap CI (ticks: seeds)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_dir / f"{stem}.png", dpi=100)
+    plt.close(fig)
+
+    payload = {"title": title, **meta, "variants": table,
+               "learning_curves": {n: {"env_step": x.tolist(), "mean_return":
+                                       np.mean(c, 0).tolist()} for n, (x, c) in cv.items()}}
+    (out_dir / f"{stem}.json").write_text(json.dumps(payload, indent=1))
+    lines = [f"# {title}", "", finding, "",
+             f"Command: `{meta['command']}`", "",
+             f"Budget: {meta['budget']}. Wall time of the whole study: "
+             f"{meta['wall_s'] / 60:.1f} min on this 2-core CPU (shared with other jobs).", "",
+             "| variant | IQM [95% CI] | mean | seeds >= 200 | episodes >= 200 | landed | "
+             "final Q mean | max abs Q (median over seeds) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, t in table.items():
+        lines.append(
+            f"| {name} | {t['iqm']:.1f} [{t['iqm_ci'][0]:.1f}, {t['iqm_ci'][1]:.1f}] | "
+            f"{t['mean']:.1f} | {t['seeds_solved']}/{len(t['per_seed_score'])} | "
+            f"{t['success_rate']:.0%} | {t['landed_rate']:.0%} | {t['final_q_mean']:.1f} | "
+            f"{np.median(t['max_abs_q_mean_per_seed']):.3g} |")
+    lines += ["", f"![{stem}]({stem}.png)", "",
+              "Scores: each run's final greedy policy, mean return over "
+              f"{meta['eval_episodes']} Box2D LunarLander-v3 episodes (reset seeds "
+              f"{meta['eval_seed']}..{meta['eval_seed'] + meta['eval_episodes'] - 1}, the same "
+              "for every run). IQM and CIs: `rlax_lander.stats` (2000 stratified-bootstrap "
+              "resamples over seeds). Q mean: batch-mean Q of the online net over the last 10% of "
+              "updates, and the largest |batch-mean Q| seen in a run; LunarLander returns lie "
+              "within a few hundred, so Q values in the thousands mean the bootstrapped "
+              "targets diverged.", ""]
+    (out_dir / f"{stem}.md").write_text("\n".join(lines))
+    return payload
+
+
+def fmt(t: dict) -> str:
+    """'IQM 231.0 [210.2, 250.3]' for a summary row."""
+    return f"IQM {t['iqm']:.1f} [{t['iqm_ci'][0]:.1f}, {t['iqm_ci'][1]:.1f}]"
