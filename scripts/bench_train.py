@@ -8,6 +8,15 @@ Layouts (each in a fresh subprocess, since XLA flags are read at start-up):
                CPU devices (8 seeds only).
 Writes experiments/results/bench_train.json and appends a line per run to BENCHMARKS.md.
 Usage: python scripts/bench_train.py [--steps 50000]
+
+`--env LunarLander-v3`: wall time to solve with `DQNConfig.lunar_lander()` for 1 and 8 seeds
+(each in a fresh process: compile + training of the preset budget; solved = every seed's
+greedy mean over 100 Box2D episodes >= 200, evaluated afterwards and timed separately), next
+to the same agent driven through Gymnasium's Box2D env in a Python loop
+(`scripts/bench_lander_loop.py`: its env steps/s over a fixed number of steps, extrapolated
+to the preset's env steps per seed, times the number of seeds for 8 seeds run one after the
+other). Writes experiments/results/bench_train_lander.json and appends to BENCHMARKS.md.
+Usage: python scripts/bench_train.py --env LunarLander-v3 [--loop-steps 300]
 """
 
 from __future__ import annotations
@@ -79,10 +88,98 @@ def cpu_model():
     return "unknown"
 
 
+LANDER_WORKER = r"""
+import json, sys, time
+t_start = time.perf_counter()
+import jax, jax.numpy as jnp, numpy as np
+from rlax_lander import dqn
+from rlax_lander.envs import make_env
+from rlax_lander.evaluation import box2d_paired
+seeds = int(sys.argv[1])
+cfg = dqn.DQNConfig.lunar_lander()
+env, env_params = make_env(cfg.env_id)
+train = jax.vmap(dqn.make_train(cfg, env, env_params))
+keys = jax.random.split(jax.random.key(0), seeds)
+hp = jax.tree.map(lambda x: jnp.broadcast_to(x, (seeds,)), cfg.hparams())
+t0 = time.perf_counter()
+fn = jax.jit(train).lower(keys, hp).compile()
+t1 = time.perf_counter()
+r = jax.block_until_ready(fn(keys, hp))
+t2 = time.perf_counter()
+net = dqn.build_network(cfg, 4)
+ret, _, _ = box2d_paired(net, r.params, 100, 0)
+t3 = time.perf_counter()
+means = ret.mean(1)
+print(json.dumps({"seeds": seeds, "compile_s": t1 - t0, "train_s": t2 - t1,
+                  "startup_s": t0 - t_start, "box2d_eval_s": t3 - t2,
+                  "env_steps": seeds * cfg.total_timesteps,
+                  "env_steps_per_s": seeds * cfg.total_timesteps / (t2 - t1),
+                  "box2d_mean_per_seed": means.tolist(),
+                  "solved": bool(np.all(means >= 200)),
+                  "seeds_solved": int(np.sum(means >= 200)),
+                  "time_to_solve_s": (t1 - t0 + t2 - t1) if np.all(means >= 200) else None}))
+"""
+
+
+def lander_main(args):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_lander_loop import measure_python_loop
+
+    from rlax_lander.dqn.config import DQNConfig
+
+    cfg = DQNConfig.lunar_lander()
+    runs = []
+    for seeds in (1, 8):
+        out = subprocess.run([sys.executable, "-c", LANDER_WORKER, str(seeds)],
+                             capture_output=True, text=True, cwd=ROOT, check=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"jax seeds={seeds}: compile {res['compile_s']:.0f}s + train {res['train_s']:.0f}s"
+              f" ({res['env_steps_per_s']:,.0f} env steps/s); Box2D seeds solved "
+              f"{res['seeds_solved']}/{seeds}", flush=True)
+        runs.append(res)
+    loop = measure_python_loop(cfg, vector_steps=args.loop_steps)
+    per_seed_s = cfg.total_timesteps / loop["env_steps_per_s"]
+    loop.update(extrapolated_s={"1": per_seed_s, "8": 8 * per_seed_s},
+                note=f"measured over {loop['env_steps']} env steps after prefill and warm-up; "
+                     f"extrapolated to {cfg.total_timesteps} env steps per seed, seeds run "
+                     "one after the other")
+    print(f"python loop (Gymnasium Box2D, jitted act/update): {loop['env_steps_per_s']:,.0f} "
+          f"env steps/s -> {per_seed_s:,.0f}s per seed (extrapolated)", flush=True)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    machine = f"{cpu_model()}, {os.cpu_count()} cores, CPU only, load avg {load}"
+    date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
+    command = "python scripts/bench_train.py " + " ".join(sys.argv[1:])
+    out = ROOT / "experiments" / "results" / "bench_train_lander.json"
+    out.write_text(json.dumps({"machine": machine, "date": date, "command": command,
+                               "config": cfg.to_dict(), "jax": runs, "python_loop": loop},
+                              indent=2))
+    parts = []
+    for r in runs:
+        t = r["compile_s"] + r["train_s"]
+        parts.append(f"JAX x{r['seeds']}: {t:.0f}s compile+train ({r['compile_s']:.0f}s compile), "
+                     f"{r['seeds_solved']}/{r['seeds']} seeds solved in Box2D")
+    parts.append(f"Python loop over Gymnasium Box2D: {loop['env_steps_per_s']:,.0f} env steps/s "
+                 f"-> ~{per_seed_s / 60:.0f} min for 1 seed, ~{8 * per_seed_s / 60:.0f} min for "
+                 "8 (extrapolated)")
+    bench = ROOT / "BENCHMARKS.md"
+    with open(bench, "a") as f:
+        f.write(f"- **bench_train LunarLander-v3** ({date}; {machine}; `{command.strip()}`): "
+                f"DQNConfig.lunar_lander ({cfg.total_timesteps:,} env steps per seed): "
+                + "; ".join(parts) + "\n")
+    print(f"wrote {out} and appended to {bench}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=50_000, help="env steps per seed")
+    ap.add_argument("--env", default="CartPole-v1", help="CartPole-v1 or LunarLander-v3")
+    ap.add_argument("--loop-steps", type=int, default=300,
+                    help="LunarLander: vector steps timed in the Python-loop baseline")
     args = ap.parse_args()
+    if args.env == "LunarLander-v3":
+        return lander_main(args)
+    if args.env != "CartPole-v1":
+        raise SystemExit(f"--env must be CartPole-v1 or LunarLander-v3, got {args.env}")
     runs = []
     for layout, seeds in [("plain", 1), ("pinned", 1), ("plain", 8), ("pinned", 8),
                           ("2-devices", 8)]:
