@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# 8 seeds of DQNConfig.lunar_lander() in one compiled run, then greedy evaluation of every seed
+# over 100 episodes in our env and in Box2D (runs/lander/summary.json) and a landing GIF.
 train: $(STAMP)
-	$(PY) -m rlax_lander train --out runs/default --overwrite
+	$(PY) -m rlax_lander train --preset lunar_lander --seeds 8 --out runs/lander --overwrite
+
+# The two studies of experiments/results/ (each writes <name>.{md,json,png}).
+experiments: $(STAMP)
+	$(PY) experiments/target_network.py
+	$(PY) experiments/dqn_variants.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
