@@ -1,0 +1,188 @@
+"""Smoke tests of the experiment scripts (2 seeds, tiny budget), their statistics, the
+target-update equivalences they rely on, and the `evaluate` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import common  # noqa: E402
+
+from rlax_lander import stats  # noqa: E402
+from rlax_lander.dqn.config import DQNConfig  # noqa: E402
+
+SMOKE = ["--seeds", "2", "--total-timesteps", "3200", "--learning-starts", "640",
+         "--episodes", "2", "--eval-max-steps", "150"]
+
+
+def _fake_runs(rng, names=("a", "b"), seeds=4, episodes=5):
+    runs = {}
+    for n in names:
+        runs[n] = {
+            "returns": rng.normal(100, 80, (seeds, episodes)),
+            "outcomes": rng.integers(0, 4, (seeds, episodes)),
+            "metrics": {"q_mean": rng.normal(0, 10, (seeds, 30)),
+                        "loss": rng.random((seeds, 30))},
+            "hparams": {},
+        }
+    return runs
+
+
+def test_summarise_is_computed_from_the_runs():
+    rng = np.random.default_rng(0)
+    runs = _fake_runs(rng)
+    table = common.summarise(runs, reps=200)
+    for name, r in runs.items():
+        scores = r["returns"].mean(1)
+        np.testing.assert_allclose(table[name]["per_seed_score"], scores)
+        assert table[name]["iqm"] == pytest.approx(stats.iqm(scores))
+        lo, hi = table[name]["iqm_ci"]
+        assert lo <= table[name]["iqm"] <= hi
+        assert table[name]["seeds_solved"] == int(np.sum(scores >= 200))
+        assert table[name]["success_rate"] == pytest.approx(np.mean(r["returns"] >= 200))
+        assert table[name]["max_abs_q_mean_per_seed"] == pytest.approx(
+            np.abs(r["metrics"]["q_mean"]).max(1).tolist())
+    # changing one run's scores moves the IQM of that variant only
+    before = table["a"]["iqm"], table["b"]["iqm"]
+    runs["a"]["returns"][1:3] += 250.0
+    after = common.summarise(runs, reps=200)
+    assert after["a"]["iqm"] > before[0] + 50
+    assert after["b"]["iqm"] == pytest.approx(before[1])
+
+
+def _cartpole_params(config, hp_changes):
+    from rlax_lander import dqn
+    from rlax_lander.envs import make_env
+
+    env, env_params = make_env(config.env_id)
+    train = jax.jit(dqn.make_train(config, env, env_params))
+    hp = config.hparams().replace(**{k: jnp.float32(v) for k, v in hp_changes.items()})
+    return train(jax.random.key(0), hp).params
+
+
+def test_soft_tau_one_equals_no_target_and_hard_copies():
+    """The one-compile target-network grid relies on: soft(tau=1, period=1) == no target,
+    soft(tau=1, period=C) == hard copy every C updates."""
+    base = DQNConfig.cartpole(total_timesteps=1_200, learning_starts=200, buffer_size=500,
+                              batch_size=16, hidden_sizes=(8,), layer_norm=False,
+                              lr_anneal=False)
+    none = _cartpole_params(base.replace(target_mode="none"), {})
+    soft1 = _cartpole_params(base.replace(target_mode="soft"), {"tau": 1.0,
+                                                                "target_update_period": 1})
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), none, soft1)
+    hard = _cartpole_params(base.replace(target_mode="hard", target_update_period=7), {})
+    soft7 = _cartpole_params(base.replace(target_mode="soft"), {"tau": 1.0,
+                                                                "target_update_period": 7})
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), hard, soft7)
+    # and the period matters: a hard copy every 7 updates is not "no target"
+    diffs = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - b).max()), none, hard))
+    assert max(diffs) > 1e-4
+
+
+def _check_outputs(out_dir: Path, stem: str, arms: list[str], seeds: int = 2):
+    for ext in ("json", "md", "png"):
+        assert (out_dir / f"{stem}.{ext}").is_file()
+    payload = json.loads((out_dir / f"{stem}.json").read_text())
+    assert list(payload["variants"]) == arms
+    for name, t in payload["variants"].items():
+        scores = t["per_seed_score"]
+        assert len(scores) == seeds and all(np.isfinite(scores))
+        assert t["iqm"] == pytest.approx(stats.iqm(np.array(scores)))
+        assert t["iqm_ci"][0] <= t["iqm"] <= t["iqm_ci"][1]
+        assert len(payload["learning_curves"][name]["env_step"]) > 0
+    md = (out_dir / f"{stem}.md").read_text()
+    assert payload["command"] in md and "**Finding**" in md
+    for name in arms:
+        assert f"| {name} |" in md
+    return payload
+
+
+def test_target_network_smoke(tmp_path):
+    import target_network
+
+    arms = ["no target", "polyak tau=0.01"]
+    target_network.main(SMOKE + ["--only", ",".join(arms), "--out-dir", str(tmp_path)])
+    payload = _check_outputs(tmp_path, "target_network", arms)
+    assert payload["eval_episodes"] == 2
+    assert payload["variants"]["no target"]["hparams"] == {"tau": 1.0,
+                                                          "target_update_period": 1}
+
+
+def test_target_network_arms_cover_the_issue():
+    import target_network
+
+    vs = target_network.variants(DQNConfig.lunar_lander())
+    names = [v.name for v in vs]
+    for c in (100, 500, 2000):
+        assert f"hard C={c}" in names
+    for t in ("0.001", "0.005", "0.01", "0.05"):
+        assert f"polyak tau={t}" in names
+    assert "no target" in names and "LayerNorm, no target" in names
+    # plain-MLP arms share one config (one compile), LayerNorm arms another
+    assert len({v.config for v in vs}) == 2
+    assert all(not v.config.layer_norm for v in vs if "LayerNorm" not in v.name)
+
+
+def test_dqn_variants_smoke(tmp_path):
+    import dqn_variants
+
+    dqn_variants.main(SMOKE + ["--only", "baseline", "--out-dir", str(tmp_path)])
+    _check_outputs(tmp_path, "dqn_variants", ["baseline"])
+    arms = dqn_variants.variants(DQNConfig.lunar_lander())
+    changed = [a for a in arms if a.name != "baseline"]
+    assert all(a.config != arms[0].config for a in changed)
+    assert len({a.config for a in arms}) == len(arms)
+
+
+def _fake_run_dir(path: Path, seeds: int = 2) -> DQNConfig:
+    from flax import serialization
+
+    from rlax_lander.dqn.train import build_network
+    from rlax_lander.policy import CONFIG_FILE, params_file
+
+    config = DQNConfig.lunar_lander(hidden_sizes=(16, 16))
+    path.mkdir(parents=True, exist_ok=True)
+    (path / CONFIG_FILE).write_text(json.dumps({"dqn": config.to_dict(), "num_seeds": seeds}))
+    net = build_network(config, 4)
+    for i in range(seeds):
+        p = net.init(jax.random.key(i), jnp.zeros((8,)))
+        (path / params_file(i)).write_bytes(serialization.to_bytes(p))
+    return config
+
+
+def test_evaluate_command_box2d_matches_load_policy(tmp_path, capsys):
+    from rlax_lander import cli
+    from rlax_lander.interop.box2d import evaluate_box2d
+    from rlax_lander.policy import load_policy
+
+    _fake_run_dir(tmp_path / "run")
+    assert cli.main(["evaluate", str(tmp_path / "run"), "--backend", "box2d",
+                     "--episodes", "3", "--seed", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["backend"] == "box2d" and len(out["per_seed"]) == 2
+    for i, row in enumerate(out["per_seed"]):
+        ev = evaluate_box2d(load_policy(tmp_path / "run", seed_index=i), 3, seed=5)
+        assert row["mean"] == pytest.approx(ev.returns.mean(), rel=1e-6)
+        assert row["success_rate"] == pytest.approx(np.mean(ev.returns >= 200))
+    assert cli.main(["evaluate", str(tmp_path / "run"), "--backend", "jax",
+                     "--episodes", "2"]) == 0
+    table = capsys.readouterr().out
+    assert "backend jax" in table and "seeds with mean >= 200" in table
+
+
+def test_evaluate_command_rejects_bad_input(tmp_path, capsys):
+    from rlax_lander import cli
+
+    _fake_run_dir(tmp_path / "run")
+    assert cli.main(["evaluate", str(tmp_path / "run"), "--backend", "mujoco"]) == 2
+    assert "backend" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(tmp_path / "missing"), "--backend", "jax"]) == 2
