@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rlax_lander
+from rlax_lander.env.state import EnvParams
 from rlax_lander import episode_stats
 from rlax_lander.env import rollout
 from rlax_lander.env.heuristic import heuristic_action
@@ -120,8 +121,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--velocity-iterations", type=int, default=20)
-    ap.add_argument("--position-iterations", type=int, default=4)
+    defaults = EnvParams()
+    ap.add_argument("--velocity-iterations", type=int, default=defaults.velocity_iterations,
+                    help="JAX solver sweeps per step (default: the env's default)")
+    ap.add_argument("--position-iterations", type=int, default=defaults.position_iterations)
     ap.add_argument("--out", default="experiments/results")
     ap.add_argument("--settings", default="all", help="comma-separated indices into SETTINGS, or all")
     args = ap.parse_args(argv)
