@@ -58,28 +58,33 @@ def _segment_distance_xy(px, py, ax, ay, bx, by):
     return jnp.sqrt(dx * dx + dy * dy), below
 
 
-def polygon_touches_edges(verts, a, b, distance=C.CONTACT_DISTANCE):
-    """Whether a convex CCW polygon ``verts`` [K, 2] touches each edge ``(a, b)`` [E, 2] -> [E] bool.
-
-    Touching = the core shapes overlap or are closer than ``distance`` (default the sum of skins,
-    0.02 m; the continuous-collision check uses Box2D's TOI target of 0.005 m): a polygon
-    vertex near or below the edge, or an edge end vertex inside the polygon grown by ``distance``
-    (its edge lines pushed out, which is a slightly larger region at the polygon's corners).
-    """
+def polygon_edge_clearance(verts, a, b):
+    """Core-shape clearance [E] of a convex CCW polygon ``verts`` [K, 2] to each edge ``(a, b)``
+    [E, 2], m: the smallest vertex-to-segment distance either way, or -1 where they overlap (a
+    polygon vertex below the edge, or an edge end inside the polygon). An edge end near the
+    polygon counts by its distance to the polygon's edge *lines*, which is slightly generous at
+    the polygon's corners."""
     px, py = verts[:, 0][:, None], verts[:, 1][:, None]  # [K, 1]
     ax, ay, bx, by = a[:, 0][None], a[:, 1][None], b[:, 0][None], b[:, 1][None]  # [1, E]
     dist, below = _segment_distance_xy(px, py, ax, ay, bx, by)  # [K, E]
-    near = jnp.any((dist < distance) | below, axis=0)
+    clearance = jnp.min(jnp.where(below, -1.0, dist), axis=0)
     # Edge end vertices against the polygon's edge lines (outward normals of a CCW polygon).
     qx, qy = verts[:, 0], verts[:, 1]
     ex, ey = jnp.roll(qx, -1) - qx, jnp.roll(qy, -1) - qy
     inv_len = 1.0 / jnp.sqrt(ex * ex + ey * ey)
 
-    def inside(vx, vy):  # [E] -> [E]
+    def end_clearance(vx, vy):  # [E]: max over the polygon's lines of the outward distance
         out = ((vx[:, None] - qx[None]) * ey[None] - (vy[:, None] - qy[None]) * ex[None]) * inv_len[None]
-        return jnp.all(out < distance, axis=1)
+        d = jnp.max(out, axis=1)
+        return jnp.where(d < 0.0, -1.0, d)
 
-    return near | inside(a[:, 0], a[:, 1]) | inside(b[:, 0], b[:, 1])
+    return jnp.minimum(clearance, jnp.minimum(end_clearance(a[:, 0], a[:, 1]), end_clearance(b[:, 0], b[:, 1])))
+
+
+def polygon_touches_edges(verts, a, b, distance=C.CONTACT_DISTANCE):
+    """Whether a convex polygon ``verts`` [K, 2] touches each edge -> [E] bool: core shapes
+    overlapping or closer than ``distance`` (default the sum of skins, 0.02 m)."""
+    return polygon_edge_clearance(verts, a, b) < distance
 
 
 def _select_min(values, *others):

@@ -14,7 +14,7 @@ from gymnax.environments import environment, spaces
 
 from rlax_lander.env import constants as C
 from rlax_lander.env import engines, observation, physics, reset_map, terrain
-from rlax_lander.env.state import EnvParams, EnvState
+from rlax_lander.env.state import EnvParams, EnvState, blank_state
 
 
 def wind_at(index, power):
@@ -61,16 +61,11 @@ class LunarLander(environment.Environment[EnvState, EnvParams]):
         torque = jnp.where(wind_on, wind_at(torque_idx, params.turbulence_power), 0.0)
         body = reset_map.post_reset_state(force[0] + wind, force[1], torque)
         step = wind_on.astype(jnp.int32)  # the internal reset step applied the wind once
-        state = EnvState(
+        state = blank_state(
             pos=body.pos, angle=body.angle, leg_angle=body.leg_angle,
             vel=body.vel, ang_vel=body.ang_vel, leg_ang_vel=body.leg_ang_vel,
-            terrain_y=terrain_y,
-            leg_contact=jnp.zeros(2, bool), touching=jnp.zeros((2, C.NUM_EDGES + 1), bool),
-            game_over=jnp.array(False), prev_shaping=jnp.float32(0.0),
-            sleep_steps=jnp.int32(0), wind_idx=wind_idx + step, torque_idx=torque_idx + step,
-            motor_impulse=jnp.zeros(2, jnp.float32), limit_impulse=jnp.zeros(2, jnp.float32),
-            contact_impulse=jnp.zeros((physics.NUM_CONTACTS, 2), jnp.float32), time=jnp.int32(0),
-        )
+            terrain_y=terrain_y, wind_idx=wind_idx + step, torque_idx=torque_idx + step,
+        )  # no contact: the lander starts ~7 m above the highest terrain
         obs = observation.observation(state)
         return obs, state.replace(prev_shaping=observation.shaping(obs))
 

@@ -27,10 +27,11 @@ import jax.numpy as jnp
 from rlax_lander.env import collision
 from rlax_lander.env import constants as C
 from rlax_lander.env import kinematics as K
+from rlax_lander.env import state as state_lib
 
 # Contacts: two foot corners per leg (0, 1 on leg 0; 2, 3 on leg 1), then one convex terrain
 # vertex against each leg's foot face (4 on leg 0, 5 on leg 1).
-NUM_CONTACTS = 6
+NUM_CONTACTS = state_lib.NUM_CONTACTS
 _CONTACT_LEG = (0, 0, 1, 1, 0, 1)
 # Which entries of each solver row's Jacobian can be non-zero: [motor0, limit0, motor1, limit1],
 # then (tangent, normal) per contact, each touching the hull and its own leg only.
@@ -89,14 +90,15 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
 
     # 1. Collide at the pre-step poses: events, then the solver's foot contacts.
     a, b = collision.terrain_edges(state.terrain_y)
+    # Which shapes are within 0.02 m at the pre-step pose was computed at the end of the previous
+    # step (the same pose); the collide pass turns its changes into events.
     corners = K.leg_corners(pos, angle, leg_angle)  # [2, 4, 2]
-    touching = jax.vmap(collision.polygon_touches_edges, in_axes=(0, None, None))(corners, a, b)
+    touching = state.near_legs
     begin = jnp.any(touching & ~state.touching, axis=1)
     end = jnp.any(~touching & state.touching, axis=1)
     # Newer contacts fire first; the end of an older contact is processed last and wins.
     leg_contact = jnp.where(end, False, jnp.where(begin, True, state.leg_contact))
-    hull_touch = jnp.any(collision.polygon_touches_edges(K.hull_vertices(pos, angle), a, b))
-    game_over = state.game_over | hull_touch
+    game_over = state.game_over | state.near_hull
 
     feet = corners[:, :2].reshape(4, 2)
     sep_c, n_c, mu_c = collision.foot_contacts(feet, a, b)
@@ -240,12 +242,12 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     # fires in this step rather than at the next collide. (The TOI sub-step's motion is not
     # modelled; the reference shows CCD leaves the outcome statistics unchanged.)
     end_corners = K.leg_corners(new_pos, new_angle, new_leg_angle)
-    toi_legs = jax.vmap(collision.polygon_touches_edges, in_axes=(0, None, None, None))(
-        end_corners, a, b, C.TOI_TARGET) & ~touching
+    leg_clearance = jax.vmap(collision.polygon_edge_clearance, in_axes=(0, None, None))(end_corners, a, b)
+    hull_clearance = jnp.min(collision.polygon_edge_clearance(K.hull_vertices(new_pos, new_angle), a, b))
+    toi_legs = (leg_clearance < C.TOI_TARGET) & ~touching
     leg_contact = leg_contact | jnp.any(toi_legs, axis=1)
     touching = touching | toi_legs
-    game_over = game_over | jnp.any(
-        collision.polygon_touches_edges(K.hull_vertices(new_pos, new_angle), a, b, C.TOI_TARGET))
+    game_over = game_over | (hull_clearance < C.TOI_TARGET)
 
     # 6. Sleep: all three bodies below Box2D's tolerances for 25 consecutive solved steps.
     v_hull, w_hull, v_legs, w_legs = K.body_velocities(new_pos, new_angle, new_leg_angle, u)
@@ -260,6 +262,7 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
         pos=new_pos, angle=new_angle, leg_angle=new_leg_angle,
         vel=u[0:2], ang_vel=u[2], leg_ang_vel=u[3:5],
         leg_contact=leg_contact, touching=touching, game_over=game_over,
+        near_legs=leg_clearance < C.CONTACT_DISTANCE, near_hull=hull_clearance < C.CONTACT_DISTANCE,
         sleep_steps=sleep_steps.astype(jnp.int32),
         motor_impulse=jnp.stack([acc[0], acc[2]]), limit_impulse=jnp.stack([acc[1], acc[3]]),
         contact_impulse=acc[4:].reshape(NUM_CONTACTS, 2),

@@ -38,6 +38,9 @@ class EnvState:
       contact_impulse: [6, 2] accumulated (tangent, normal) impulses of the six leg contacts
         (four foot corners, two vertex-on-foot contacts; see ``physics.py``), warm start, N s.
       time: [] int32 env steps since reset (the internal reset step not counted).
+      near_legs: [2, 11] bool, leg l's core shape is within 0.02 m of edge e at the current pose
+        (computed at the end of the step; the next step's collide turns it into events).
+      near_hull: [] bool, the same for the hull against any edge.
     """
 
     pos: jax.Array
@@ -58,6 +61,8 @@ class EnvState:
     limit_impulse: jax.Array
     contact_impulse: jax.Array
     time: jax.Array
+    near_legs: jax.Array
+    near_hull: jax.Array
 
 
 @struct.dataclass
@@ -84,6 +89,29 @@ class EnvParams:
     continuous: bool = struct.field(pytree_node=False, default=False)
     velocity_iterations: int = struct.field(pytree_node=False, default=20)
     position_iterations: int = struct.field(pytree_node=False, default=4)
+
+
+NUM_CONTACTS = 6  # leg contacts of the solver: four foot corners, two vertex-on-foot-face
+
+
+def blank_state(**fields) -> EnvState:
+    """An ``EnvState`` of one env with every field zero / False, then ``fields`` set."""
+    z2 = jnp.zeros(2, jnp.float32)
+    edges = (2, C.NUM_EDGES + 1)
+    defaults = dict(
+        pos=z2, angle=jnp.float32(0.0), leg_angle=z2, vel=z2, ang_vel=jnp.float32(0.0),
+        leg_ang_vel=z2, terrain_y=jnp.zeros(C.CHUNKS, jnp.float32),
+        leg_contact=jnp.zeros(2, bool), touching=jnp.zeros(edges, bool),
+        game_over=jnp.array(False), prev_shaping=jnp.float32(0.0), sleep_steps=jnp.int32(0),
+        wind_idx=jnp.int32(0), torque_idx=jnp.int32(0), motor_impulse=z2, limit_impulse=z2,
+        contact_impulse=jnp.zeros((NUM_CONTACTS, 2), jnp.float32), time=jnp.int32(0),
+        near_legs=jnp.zeros(edges, bool), near_hull=jnp.array(False),
+    )
+    unknown = set(fields) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown EnvState field(s) {sorted(unknown)}")
+    defaults.update(fields)
+    return EnvState(**defaults)
 
 
 def state_nbytes(state: Any) -> int:

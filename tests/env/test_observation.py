@@ -16,7 +16,7 @@ from absl.testing import parameterized
 from rlax_lander.env import constants as C
 from rlax_lander.env import engines
 from rlax_lander.env import observation as O
-from rlax_lander.env.state import EnvState
+from rlax_lander.env.state import blank_state
 from tests.env.test_engines import _HullProxy, _StubRandom, _WorldProxy
 
 NUM_CASES = 200
@@ -25,13 +25,13 @@ NUM_CASES = 200
 def _env_state(pos, angle, vel, ang_vel, leg_contact):
     """An EnvState with the observed fields set; the rest are dummies."""
     z2 = jnp.zeros(2, jnp.float32)
-    return EnvState(
+    return blank_state(
         pos=jnp.asarray(pos), angle=jnp.asarray(angle), leg_angle=z2, vel=jnp.asarray(vel),
         ang_vel=jnp.asarray(ang_vel), leg_ang_vel=z2, terrain_y=jnp.zeros(11, jnp.float32),
-        leg_contact=jnp.asarray(leg_contact), touching=jnp.zeros((2, 11), bool),
+        leg_contact=jnp.asarray(leg_contact),
         game_over=jnp.asarray(False), prev_shaping=jnp.float32(0.0), sleep_steps=jnp.int32(0),
         wind_idx=jnp.int32(0), torque_idx=jnp.int32(0), motor_impulse=z2, limit_impulse=z2,
-        contact_impulse=jnp.zeros((2, 3, 2), jnp.float32), time=jnp.int32(0),
+        
     )
 
 

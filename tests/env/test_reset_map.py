@@ -13,7 +13,7 @@ from absl.testing import parameterized
 from rlax_lander.env import constants as C
 from rlax_lander.env import observation as O
 from rlax_lander.env.reset_map import RESET_COEFFS, RESET_STATE_NAMES, post_reset_state
-from rlax_lander.env.state import EnvState
+from rlax_lander.env.state import blank_state
 
 SEEDS = range(10_000, 10_200)  # the fit used seeds 0..1999
 
@@ -78,14 +78,12 @@ class ResetMapTest(parameterized.TestCase):
             flat = jnp.concatenate([s.pos, s.angle[None], s.vel, s.ang_vel[None], s.leg_angle,
                                     s.leg_ang_vel])
             z2 = jnp.zeros(2, jnp.float32)
-            env_state = EnvState(
+            env_state = blank_state(
                 pos=s.pos, angle=s.angle, leg_angle=s.leg_angle, vel=s.vel, ang_vel=s.ang_vel,
                 leg_ang_vel=s.leg_ang_vel, terrain_y=jnp.zeros(11, jnp.float32),
-                leg_contact=jnp.zeros(2, bool), touching=jnp.zeros((2, 11), bool),
                 game_over=jnp.asarray(False), prev_shaping=jnp.float32(0.0),
                 sleep_steps=jnp.int32(0), wind_idx=jnp.int32(0), torque_idx=jnp.int32(0),
                 motor_impulse=z2, limit_impulse=z2,
-                contact_impulse=jnp.zeros((2, 3, 2), jnp.float32), time=jnp.int32(0),
             )
             return flat, O.observation(env_state)
 
