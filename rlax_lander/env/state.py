@@ -87,7 +87,7 @@ class EnvParams:
     turbulence_power: float = C.TURBULENCE_POWER
     max_steps_in_episode: int = C.MAX_EPISODE_STEPS
     continuous: bool = struct.field(pytree_node=False, default=False)
-    velocity_iterations: int = struct.field(pytree_node=False, default=20)
+    velocity_iterations: int = struct.field(pytree_node=False, default=40)
     position_iterations: int = struct.field(pytree_node=False, default=4)
 
 

@@ -81,7 +81,8 @@ def test_drop_matches_box2d(jax_drop, vy):
     if b_reward < 0:
         assert abs(j_steps - b_steps) <= 1, (j_steps, b_steps)
     else:
-        # Sleep needs 25 quiet steps after settling; with the default 20 solver sweeps the last
-        # millimetre-per-second jitter dies ~5-13 steps later than under Box2D's 180.
-        assert 0 <= j_steps - b_steps <= 15, (j_steps, b_steps)
+        # Sleep needs 25 quiet steps after settling; with the default 40 solver sweeps the last
+        # millimetre-per-second jitter dies ~4-8 steps later than under Box2D's 180 (20 sweeps:
+        # ~8-13 steps).
+        assert 0 <= j_steps - b_steps <= 10, (j_steps, b_steps)
     assert abs(j_phi - b_phi) <= 0.04, (j_phi, b_phi)  # how far the right leg gave way, rad
