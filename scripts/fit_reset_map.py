@@ -128,7 +128,7 @@ fitted as ``COEFFS @ [1, fx, fy, torque]`` with
   torque = ``tanh(sin(0.02 j) + sin(0.01 pi j)) * turbulence_power`` for the drawn ``j = torque_idx``
            (N m), 0 without wind.
 After the reset the env's ``wind_idx`` / ``torque_idx`` are the drawn values + 1.
-Valid for the default gravity (-10 m/s^2) only.
+Fitted at the default gravity (-10 m/s^2); reset_map.post_reset_state corrects for others.
 
 State components (our coordinates): hull origin ``pos`` (m), ``angle`` (rad), hull COM velocity
 ``vel`` (m/s), ``ang_vel`` (rad/s), relative leg angle ``leg_angle[i] = theta_leg_i - theta_hull``

@@ -59,7 +59,7 @@ class LunarLander(environment.Environment[EnvState, EnvParams]):
         wind_on = jnp.asarray(params.enable_wind, bool)
         wind = jnp.where(wind_on, wind_at(wind_idx, params.wind_power), 0.0)
         torque = jnp.where(wind_on, wind_at(torque_idx, params.turbulence_power), 0.0)
-        body = reset_map.post_reset_state(force[0] + wind, force[1], torque)
+        body = reset_map.post_reset_state(force[0] + wind, force[1], torque, params.gravity)
         step = wind_on.astype(jnp.int32)  # the internal reset step applied the wind once
         state = blank_state(
             pos=body.pos, angle=body.angle, leg_angle=body.leg_angle,

@@ -12,6 +12,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from rlax_lander.env import constants as C
+
 from rlax_lander.env.reset_coeffs import (  # noqa: F401  (re-exported)
     RESET_COEFFS,
     RESET_FEATURE_NAMES,
@@ -38,13 +40,19 @@ class PostResetState(NamedTuple):
     leg_ang_vel: jax.Array
 
 
-def post_reset_state(fx: jax.Array, fy: jax.Array, torque: jax.Array) -> PostResetState:
+def post_reset_state(fx: jax.Array, fy: jax.Array, torque: jax.Array,
+                     gravity=C.GRAVITY) -> PostResetState:
     """The post-reset state from the reset step's hull force and torque.
+
+    The map was fitted at g = -10 m/s^2. Uniform gravity accelerates every body alike during the
+    contact-free reset step, so another ``gravity`` only shifts the vertical velocity by
+    ``(g + 10) dt`` and the height by ``(g + 10) dt^2`` (semi-implicit Euler).
 
     Args:
       fx: f32[] initial horizontal force plus the reset step's wind force, N.
       fy: f32[] initial vertical force, N.
       torque: f32[] the reset step's turbulence torque (0 without wind), N m.
+      gravity: f32[] the world's gravity, m/s^2.
     Returns:
       ``PostResetState`` (float32).
     """
@@ -56,7 +64,8 @@ def post_reset_state(fx: jax.Array, fy: jax.Array, torque: jax.Array) -> PostRes
     c = jnp.asarray(RESET_COEFFS)
     # Constant first, then the small terms (keeps the float32 rounding of pos at the ulp level).
     s = c[:, 0] + (c[:, 1] * feats[1] + c[:, 2] * feats[2] + c[:, 3] * feats[3])
+    dg = jnp.asarray(gravity, jnp.float32) - C.GRAVITY
     return PostResetState(
-        pos=s[0:2], angle=s[2], vel=s[3:5], ang_vel=s[5], leg_angle=s[6:8],
-        leg_ang_vel=s[8:10],
+        pos=s[0:2].at[1].add(dg * C.DT * C.DT), angle=s[2], vel=s[3:5].at[1].add(dg * C.DT),
+        ang_vel=s[5], leg_angle=s[6:8], leg_ang_vel=s[8:10],
     )

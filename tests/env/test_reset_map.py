@@ -99,3 +99,19 @@ class ResetMapTest(parameterized.TestCase):
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+@pytest.mark.parametrize("gravity", [-5.0, -11.5])
+def test_post_reset_state_follows_gravity(gravity):
+    """Other gravities shift only the free-fall terms of the reset step; checked against Box2D."""
+    env = gym.make("LunarLander-v3", gravity=gravity).unwrapped
+    for seed in range(10):
+        env.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        rng.uniform(0.0, C.H / 2, size=12)  # the terrain draws come first
+        fx, fy = rng.uniform(-C.INITIAL_RANDOM, C.INITIAL_RANDOM, size=2)
+        s = post_reset_state(jnp.float32(fx), jnp.float32(fy), jnp.float32(0.0), gravity)
+        np.testing.assert_allclose(np.asarray(s.vel), np.asarray(env.lander.linearVelocity), atol=1e-5)
+        np.testing.assert_allclose(np.asarray(s.pos), np.asarray(env.lander.position), atol=1e-5)
+        leg = env.legs[0].angle - env.lander.angle
+        np.testing.assert_allclose(float(s.leg_angle[0]), leg, atol=1e-4)
