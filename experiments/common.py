@@ -29,6 +29,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+# The base config of both studies: DQNConfig.lunar_lander() as it was when the committed
+# results were made (the preset itself later moved to 320k steps and a 60k-step epsilon decay;
+# the budget comes from each script's --total-timesteps).
+STUDY_BASE = dict(learning_starts=6_400, epsilon_decay_steps=50_000)
+
+
+def study_base(total_timesteps: int):
+    """`DQNConfig.lunar_lander` with `STUDY_BASE` and the study's budget."""
+    from rlax_lander.dqn.config import DQNConfig
+
+    return DQNConfig.lunar_lander(total_timesteps=total_timesteps, **STUDY_BASE)
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """One arm of a study: a config (static) and `Hparams` overrides (vmapped)."""

@@ -83,10 +83,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None,
                     help="comma-separated arm names to run (default: all)")
     args = ap.parse_args(argv)
-    from rlax_lander.dqn.config import DQNConfig
-
     t0 = time.time()
-    base = DQNConfig.lunar_lander(total_timesteps=args.total_timesteps)
+    base = common.study_base(args.total_timesteps)
     if args.learning_starts is not None:
         base = base.replace(learning_starts=args.learning_starts)
     vs = variants(base)

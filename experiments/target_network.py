@@ -12,7 +12,7 @@ inputs, so they are one vmapped compile (soft update with tau = 1 and period C i
 hard copy every C updates, and tau = 1, period 1 makes the target equal the online net, i.e.
 no target network). The two LayerNorm arms are the second compile.
 
-Usage: python experiments/target_network.py [--seeds 8] [--total-timesteps 153600]
+Usage: python experiments/target_network.py [--seeds 8] [--total-timesteps 256000]
        [--episodes 20] [--out-dir experiments/results]
 """
 
@@ -108,7 +108,7 @@ def finding(table: dict, meta: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--total-timesteps", type=int, default=153_600)
+    ap.add_argument("--total-timesteps", type=int, default=256_000)
     ap.add_argument("--episodes", type=int, default=20, help="Box2D episodes per seed")
     ap.add_argument("--eval-max-steps", type=int, default=1000)
     ap.add_argument("--learning-starts", type=int, default=None,
@@ -118,10 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None,
                     help="comma-separated arm names to run (default: all)")
     args = ap.parse_args(argv)
-    from rlax_lander.dqn.config import DQNConfig
-
     t0 = time.time()
-    base = DQNConfig.lunar_lander(total_timesteps=args.total_timesteps)
+    base = common.study_base(args.total_timesteps)
     if args.learning_starts is not None:
         base = base.replace(learning_starts=args.learning_starts)
     vs = variants(base)

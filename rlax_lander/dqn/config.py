@@ -243,19 +243,19 @@ class DQNConfig:
 
     @classmethod
     def lunar_lander(cls, **changes) -> "DQNConfig":
-        """The tuned LunarLander-v3 default (`make train`): 16 envs per seed, 256k env steps,
+        """The tuned LunarLander-v3 default (`make train`): 16 envs per seed, 320k env steps,
         an update every 4 env steps (4 per vector step), batch 64, 64-64 LayerNorm MLP,
         double Q, L2 loss, Polyak tau 0.01 per update, linearly annealed Adam 1e-3,
-        epsilon 1 -> 0.05 linearly over the first 50k env steps. Why each value: README.md
+        epsilon 1 -> 0.05 linearly over the first 60k env steps. Why each value: README.md
         ("The LunarLander default"). The budget is a whole number of progress chunks
-        ((256000 - 6400) / 16 = 20 x 780 iterations), so no tail scan is compiled."""
+        ((320000 - 6400) / 16 = 20 x 980 iterations), so no tail scan is compiled."""
         base = dict(
-            env_id="LunarLander-v3", total_timesteps=256_000, num_envs=16,
+            env_id="LunarLander-v3", total_timesteps=320_000, num_envs=16,
             buffer_size=100_000, batch_size=64, learning_rate=1e-3, gamma=0.99, tau=0.01,
             target_mode="soft", target_update_period=1, train_frequency=4,
             learning_starts=6_400, hidden_sizes=(64, 64), layer_norm=True, double_q=True,
             loss="l2", epsilon_schedule="linear", epsilon_start=1.0, epsilon_end=0.05,
-            epsilon_decay_steps=50_000, max_grad_norm=10.0, lr_anneal=True,
+            epsilon_decay_steps=60_000, max_grad_norm=10.0, lr_anneal=True,
         )
         base.update(changes)
         return cls(**base)
