@@ -195,6 +195,12 @@ def write_results(stem: str, title: str, runs: dict, table: dict, meta: dict,
                "learning_curves": {n: {"env_step": x.tolist(), "mean_return":
                                        np.mean(c, 0).tolist()} for n, (x, c) in cv.items()}}
     (out_dir / f"{stem}.json").write_text(json.dumps(payload, indent=1))
+    (out_dir / f"{stem}.md").write_text(markdown(stem, title, table, meta, finding))
+    return payload
+
+
+def markdown(stem: str, title: str, table: dict, meta: dict, finding: str) -> str:
+    """The results markdown: finding, command, budget, table, figure, definitions."""
     lines = [f"# {title}", "", finding, "",
              f"Command: `{meta['command']}`", "",
              f"Budget: {meta['budget']}. Wall time of the whole study: "
@@ -217,8 +223,7 @@ def write_results(stem: str, title: str, runs: dict, table: dict, meta: dict,
               "updates, and the largest |batch-mean Q| seen in a run; LunarLander returns lie "
               "within a few hundred, so Q values in the thousands mean the bootstrapped "
               "targets diverged.", ""]
-    (out_dir / f"{stem}.md").write_text("\n".join(lines))
-    return payload
+    return "\n".join(lines)
 
 
 def fmt(t: dict) -> str:
