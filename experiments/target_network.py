@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -164,12 +165,14 @@ def main(argv=None) -> int:
     runs = common.run_variants(vs, args.seeds, args.seed)
     common.box2d_scores(runs, args.episodes, max_steps=args.eval_max_steps)
     table = common.summarise(runs)
-    cmd = "python experiments/target_network.py " + shlex.join(
+    xla = os.environ.get("XLA_FLAGS")
+    cmd = (f"XLA_FLAGS={shlex.quote(xla)} " if xla else "")
+    cmd += "python experiments/target_network.py " + shlex.join(
         sys.argv[1:] if argv is None else argv)
     meta = {"command": cmd.strip(), "num_seeds": args.seeds, "seed": args.seed,
             "eval_episodes": args.episodes, "eval_seed": common.EVAL_SEED,
             "budget": f"{args.total_timesteps:,} env steps per seed "
-                      f"(DQNConfig.lunar_lander otherwise), final greedy policy scored on "
+                      f"(otherwise DQNConfig.lunar_lander with experiments/common.py STUDY_BASE), final greedy policy scored on "
                       f"{args.episodes} Box2D episodes",
             "base_config": base.to_dict(), "wall_s": None}
     meta["wall_s"] = time.time() - t0
