@@ -8,7 +8,8 @@ Statistics per seed (`seed_stats`): mean and std (ddof 0) of the undiscounted re
 `success_rate` = fraction of episodes with return >= `SUCCESS_RETURN` (200, the env's
 "solved" bar). Episode seeding: JAX episode k of a call uses
 `jax.random.split(jax.random.key(seed), 2)` then one key per episode (`make_evaluate`);
-Box2D episode k uses `reset(seed=seed + k)` (`interop.box2d.evaluate_box2d`). The two
+Box2D episode k uses `reset(seed=seed + k)`, as `interop.box2d.evaluate_box2d` does (`box2d_paired`
+steps all seeds x episodes in lockstep with one batched Q-network call per step). The two
 backends therefore see different start states; with 100 episodes each the means are
 comparable within their standard errors.
 """
