@@ -1,6 +1,7 @@
 """DQN design choices on the JAX LunarLander, scored in Box2D: one factor at a time.
 
-Baseline: `DQNConfig.lunar_lander()`. Each other arm changes one factor from it:
+Baseline: `common.study_base` (`DQNConfig.lunar_lander()` with `STUDY_BASE`). Each other arm
+changes one factor from it:
   double Q       : on vs off
   loss           : Huber vs L2
   hidden width   : 64 vs 256 (two layers)

@@ -1,6 +1,7 @@
 """Why a target network? DQN on the JAX LunarLander with and without one, scored in Box2D.
 
-Arms (all from `DQNConfig.lunar_lander()`, same budget and seeds, Box2D-scored):
+Arms (all from `common.study_base`, i.e. `DQNConfig.lunar_lander()` with `STUDY_BASE`; same
+budget and seeds; Box2D-scored):
   no target           : bootstrap from the online net itself (tau = 1 every update)
   hard C=100/500/2000 : copy online -> target every C gradient updates
   polyak tau=...      : target <- tau * online + (1 - tau) * target after every update
