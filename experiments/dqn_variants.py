@@ -11,7 +11,7 @@ changes one factor from it:
                    episodes per env)
 Every arm is a different static config, so one compile each; seeds are vmapped.
 
-Usage: python experiments/dqn_variants.py [--seeds 8] [--total-timesteps 102400]
+Usage: python experiments/dqn_variants.py [--seeds 8] [--total-timesteps 256000]
        [--episodes 20] [--out-dir experiments/results]
 """
 
@@ -97,7 +97,7 @@ def rerender(json_path, out_dir) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--total-timesteps", type=int, default=102_400)
+    ap.add_argument("--total-timesteps", type=int, default=256_000)
     ap.add_argument("--episodes", type=int, default=20, help="Box2D episodes per seed")
     ap.add_argument("--eval-max-steps", type=int, default=1000)
     ap.add_argument("--learning-starts", type=int, default=None,
