@@ -113,6 +113,10 @@ def test_target_network_smoke(tmp_path):
     target_network.main(SMOKE + ["--only", ",".join(arms), "--out-dir", str(tmp_path)])
     payload = _check_outputs(tmp_path, "target_network", arms)
     assert payload["eval_episodes"] == 2
+    md = (tmp_path / "target_network.md").read_text()
+    target_network.main(["--from-json", str(tmp_path / "target_network.json"),
+                         "--out-dir", str(tmp_path)])
+    assert (tmp_path / "target_network.md").read_text() == md  # the markdown is the JSON's
     assert payload["variants"]["no target"]["hparams"] == {"tau": 1.0,
                                                           "target_update_period": 1}
 
