@@ -229,3 +229,69 @@ def markdown(stem: str, title: str, table: dict, meta: dict, finding: str) -> st
 def fmt(t: dict) -> str:
     """'IQM 231.0 [210.2, 250.3]' for a summary row."""
     return f"IQM {t['iqm']:.1f} [{t['iqm_ci'][0]:.1f}, {t['iqm_ci'][1]:.1f}]"
+
+
+def study_main(argv, *, stem: str, title: str, script: str, make_variants, finding,
+               arm_diffs: bool = False) -> int:
+    """The command line shared by the studies: train every arm's seeds, score them in Box2D,
+    write `<stem>.{json,md,png}`; `--from-json` only rewrites the markdown from saved results.
+
+    `make_variants(base)` gives the arms; `finding(table, meta, base)` the paragraph.
+    """
+    import argparse
+    import os
+    import shlex
+
+    from rlax_lander.dqn.config import DQNConfig
+
+    ap = argparse.ArgumentParser(description=title)
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--total-timesteps", type=int, default=256_000)
+    ap.add_argument("--episodes", type=int, default=20, help="Box2D episodes per seed")
+    ap.add_argument("--eval-max-steps", type=int, default=1000)
+    ap.add_argument("--learning-starts", type=int, default=None,
+                    help="override the preset's (for tiny smoke budgets)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out-dir", default=str(RESULTS))
+    ap.add_argument("--only", default=None, help="comma-separated arm names to run (default: all)")
+    ap.add_argument("--from-json", default=None,
+                    help="only rewrite the markdown from this saved results JSON")
+    args = ap.parse_args(argv)
+    if args.from_json:
+        payload = json.loads(Path(args.from_json).read_text())
+        meta = {k: v for k, v in payload.items() if k not in ("variants", "learning_curves")}
+        base = DQNConfig.from_dict(meta["base_config"])
+        md = markdown(stem, payload["title"], payload["variants"], meta,
+                      finding(payload["variants"], meta, base))
+        (Path(args.out_dir) / f"{stem}.md").write_text(md)
+        return 0
+    t0 = time.time()
+    base = study_base(args.total_timesteps)
+    if args.learning_starts is not None:
+        base = base.replace(learning_starts=args.learning_starts)
+    vs = make_variants(base)
+    if args.only:
+        keep = [s.strip() for s in args.only.split(",")]
+        vs = [v for v in vs if v.name in keep]
+        if not vs:
+            raise SystemExit(f"--only matched no arm; arms: {[v.name for v in make_variants(base)]}")
+    runs = run_variants(vs, args.seeds, args.seed)
+    box2d_scores(runs, args.episodes, max_steps=args.eval_max_steps)
+    table = summarise(runs)
+    xla = os.environ.get("XLA_FLAGS")
+    cmd = (f"XLA_FLAGS={shlex.quote(xla)} " if xla else "")
+    cmd += f"python {script} " + shlex.join(sys.argv[1:] if argv is None else argv)
+    meta = {"command": cmd.strip(), "num_seeds": args.seeds, "seed": args.seed,
+            "eval_episodes": args.episodes, "eval_seed": EVAL_SEED,
+            "budget": f"{args.total_timesteps:,} env steps per seed (otherwise "
+                      f"DQNConfig.lunar_lander with experiments/common.py STUDY_BASE), final "
+                      f"greedy policy scored on {args.episodes} Box2D episodes",
+            "base_config": base.to_dict(), "wall_s": None}
+    if arm_diffs:
+        b = base.to_dict()
+        meta["arms"] = {v.name: {k: x for k, x in v.config.to_dict().items() if x != b[k]}
+                        for v in vs}
+    meta["wall_s"] = time.time() - t0
+    write_results(stem, title, runs, table, meta, finding(table, meta, base), args.out_dir)
+    print(Path(args.out_dir) / f"{stem}.md")
+    return 0

@@ -19,12 +19,7 @@ Usage: python experiments/target_network.py [--seeds 8] [--total-timesteps 25600
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -126,62 +121,10 @@ def finding(table: dict, meta: dict) -> str:
     return "".join(parts)
 
 
-def rerender(json_path, out_dir) -> None:
-    """Rewrite `<stem>.md` from a saved `<stem>.json` (no training)."""
-    payload = json.loads(Path(json_path).read_text())
-    meta = {k: v for k, v in payload.items() if k not in ("variants", "learning_curves")}
-    table = payload["variants"]
-    md = common.markdown(STEM, payload["title"], table, meta, finding(table, meta))
-    (Path(out_dir) / f"{STEM}.md").write_text(md)
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--total-timesteps", type=int, default=256_000)
-    ap.add_argument("--episodes", type=int, default=20, help="Box2D episodes per seed")
-    ap.add_argument("--eval-max-steps", type=int, default=1000)
-    ap.add_argument("--learning-starts", type=int, default=None,
-                    help="override the preset's (for tiny smoke budgets)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out-dir", default=str(common.RESULTS))
-    ap.add_argument("--only", default=None,
-                    help="comma-separated arm names to run (default: all)")
-    ap.add_argument("--from-json", default=None,
-                    help="only rewrite the markdown from this saved results JSON")
-    args = ap.parse_args(argv)
-    if args.from_json:
-        rerender(args.from_json, args.out_dir)
-        return 0
-    t0 = time.time()
-    base = common.study_base(args.total_timesteps)
-    if args.learning_starts is not None:
-        base = base.replace(learning_starts=args.learning_starts)
-    vs = variants(base)
-    if args.only:
-        keep = [s.strip() for s in args.only.split(",")]
-        vs = [v for v in vs if v.name in keep]
-        if not vs:
-            raise SystemExit(f"--only matched no arm; arms: {[v.name for v in variants(base)]}")
-    runs = common.run_variants(vs, args.seeds, args.seed)
-    common.box2d_scores(runs, args.episodes, max_steps=args.eval_max_steps)
-    table = common.summarise(runs)
-    xla = os.environ.get("XLA_FLAGS")
-    cmd = (f"XLA_FLAGS={shlex.quote(xla)} " if xla else "")
-    cmd += "python experiments/target_network.py " + shlex.join(
-        sys.argv[1:] if argv is None else argv)
-    meta = {"command": cmd.strip(), "num_seeds": args.seeds, "seed": args.seed,
-            "eval_episodes": args.episodes, "eval_seed": common.EVAL_SEED,
-            "budget": f"{args.total_timesteps:,} env steps per seed "
-                      f"(otherwise DQNConfig.lunar_lander with experiments/common.py STUDY_BASE), final greedy policy scored on "
-                      f"{args.episodes} Box2D episodes",
-            "base_config": base.to_dict(), "wall_s": None}
-    meta["wall_s"] = time.time() - t0
-    payload = common.write_results(STEM, "Why a target network? (DQN, LunarLander-v3)", runs,
-                                   table, meta, finding(table, meta), args.out_dir)
-    print(payload["variants"].keys())
-    print(Path(args.out_dir) / f"{STEM}.md")
-    return 0
+    return common.study_main(argv, stem=STEM, title="Why a target network? (DQN, LunarLander-v3)",
+                             script="experiments/target_network.py", make_variants=variants,
+                             finding=lambda table, meta, base: finding(table, meta))
 
 
 if __name__ == "__main__":
