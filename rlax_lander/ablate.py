@@ -110,14 +110,9 @@ def parse_args(argv: list[str]) -> AblateArgs:
     """Flags as in `train` plus the grid/device/host flags above."""
     import tyro
 
-    argv = list(argv)
-    preset = "cartpole"
-    if "--preset" in argv:
-        i = argv.index("--preset")
-        if i + 1 >= len(argv) or argv[i + 1] not in PRESETS:
-            raise ValueError(f"--preset must be one of {sorted(PRESETS)}")
-        preset = argv[i + 1]
-        del argv[i:i + 2]
+    from rlax_lander.dqn.run import pop_preset
+
+    preset, argv = pop_preset(argv)
     base = PRESETS[preset]()
     argv = ["--env-id" if a == "--env" else a for a in argv]
     return tyro.cli(AblateArgs, args=argv, default=AblateArgs(config=base),

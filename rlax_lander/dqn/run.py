@@ -198,19 +198,25 @@ def run_training(config: DQNConfig, seeds: int, out, seed: int = 0, eval_episode
     return summary
 
 
+def pop_preset(argv: list[str], default: str = "cartpole") -> tuple[str, list[str]]:
+    """Takes `--preset NAME` out of `argv`; returns the preset name and the remaining flags."""
+    argv = list(argv)
+    if "--preset" not in argv:
+        return default, argv
+    i = argv.index("--preset")
+    if i + 1 >= len(argv) or argv[i + 1] not in PRESETS:
+        raise ValueError(f"--preset must be one of {sorted(PRESETS)}")
+    preset = argv[i + 1]
+    del argv[i:i + 2]
+    return preset, argv
+
+
 def parse_args(argv: list[str]) -> TrainArgs:
     """Flags map onto DQNConfig fields (`--total-timesteps`, `--num-envs`, ...);
     `--preset {cartpole,course_lab}` picks the defaults (cartpole if omitted)."""
     import tyro
 
-    argv = list(argv)
-    preset = "cartpole"
-    if "--preset" in argv:
-        i = argv.index("--preset")
-        if i + 1 >= len(argv) or argv[i + 1] not in PRESETS:
-            raise ValueError(f"--preset must be one of {sorted(PRESETS)}")
-        preset = argv[i + 1]
-        del argv[i:i + 2]
+    preset, argv = pop_preset(argv)
     env_flag = [a for a in argv if a.startswith("--env")]
     if preset == "course_lab" and not env_flag:
         base = DQNConfig.course_lab()
