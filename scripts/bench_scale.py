@@ -28,6 +28,7 @@ import json, sys
 import jax
 from rlax_lander import dqn, parallel
 from rlax_lander.envs import make_env
+from rlax_lander.machine import cpu_model  # noqa: E402
 seeds, steps, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 cfg = dqn.DQNConfig.cartpole(total_timesteps=steps)
 env, env_params = make_env(cfg.env_id)
@@ -61,14 +62,6 @@ def run_layout(devices: int, seeds: int, steps: int, repeats: int) -> dict:
     return res
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def main():

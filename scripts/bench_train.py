@@ -36,6 +36,7 @@ import json, sys, time
 import jax, jax.numpy as jnp
 from rlax_lander import dqn
 from rlax_lander.envs import make_env
+from rlax_lander.machine import cpu_model  # noqa: E402
 seeds, steps, shard = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 cfg = dqn.DQNConfig.cartpole(total_timesteps=steps, train_frequency=4, batch_size=64,
                              hidden_sizes=(64, 64), num_envs=1)
@@ -78,14 +79,6 @@ def run_layout(name, seeds, steps):
     return res
 
 
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 LANDER_WORKER = r"""

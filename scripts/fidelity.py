@@ -27,6 +27,7 @@ from rlax_lander import episode_stats
 from rlax_lander.env import rollout
 from rlax_lander.env.heuristic import heuristic_action
 from rlax_lander.interop import box2d
+from rlax_lander.machine import cpu_model  # noqa: E402
 
 SETTINGS = [  # (name, policy, continuous, wind)
     ("heuristic / discrete", "heuristic", False, False),
@@ -38,11 +39,6 @@ SETTINGS = [  # (name, policy, continuous, wind)
 ]
 
 
-def cpu_model() -> str:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def run_jax(policy, continuous, wind, episodes, seed, vel_it, pos_it):
