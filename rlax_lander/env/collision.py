@@ -10,12 +10,18 @@ Two products come out of one pre-step pass (Box2D's Collide phase, at the start 
   friction coefficient.
 """
 
+import jax
 import jax.numpy as jnp
 
 from rlax_lander.env import constants as C
 from rlax_lander.env import kinematics as K
 
 _BIG = 1e6
+WINDOW_EDGES = 3  # consecutive terrain edges that can touch the lander, see ``edge_window``
+# Farthest x-reach of any lander shape from the hull origin (a leg's far corner, 1.18 m: the joint
+# sits at the hull origin, 0.9 m from the leg centre) plus the 0.5 m support margin of
+# ``foot_contacts``. An interval of 2 * 1.7 m < 2 edge widths meets at most 3 of the 2 m edges.
+_REACH = 1.7
 
 
 def terrain_edges(terrain_y):
@@ -25,6 +31,43 @@ def terrain_edges(terrain_y):
     a = jnp.concatenate([pts[:-1], jnp.array([[0.0, 0.0]], jnp.float32)], axis=0)
     b = jnp.concatenate([pts[1:], jnp.array([[C.W, 0.0]], jnp.float32)], axis=0)
     return a, b
+
+
+def edge_window(terrain_y, x):
+    """The terrain edges the lander can touch when its hull origin is at abscissa ``x`` (m).
+
+    Every lander shape lies within 1.18 m of the hull origin in x, so only the ``WINDOW_EDGES``
+    edges starting at ``i0 = floor((x - 1.7) / 2)`` (clipped to the terrain) can be within reach;
+    the flat bottom edge is always appended. Edges outside the window are more than 0.5 m away in x
+    from every lander point: beyond the contact skin, the TOI target and the support margin of
+    ``foot_contacts``, so the culled narrow phase gives the same contacts and flags as a full one.
+
+    Returns:
+      a, b: [WINDOW_EDGES + 1, 2] edge endpoints; friction: [WINDOW_EDGES + 1] mixed friction of a
+      leg against each; index: [WINDOW_EDGES + 1] int32 global edge index (0..9 terrain, 10 bottom);
+      verts: [WINDOW_EDGES + 1, 2] the window's terrain vertices; convex: [WINDOW_EDGES + 1] bool.
+    """
+    dx = C.W / (C.CHUNKS - 1)
+    i0 = jnp.clip(jnp.floor((x - _REACH) / dx).astype(jnp.int32), 0, C.NUM_EDGES - WINDOW_EDGES)
+    n = WINDOW_EDGES + 1
+    xs = jax.lax.dynamic_slice(jnp.asarray(C.TERRAIN_X), (i0,), (n,))
+    ys = jax.lax.dynamic_slice(terrain_y, (i0,), (n,))
+    _, convex_all = convex_vertices(terrain_y)
+    convex = jax.lax.dynamic_slice(convex_all, (i0,), (n,))
+    pts = jnp.stack([xs, ys], axis=-1)
+    a = jnp.concatenate([pts[:-1], jnp.array([[0.0, 0.0]], jnp.float32)], axis=0)
+    b = jnp.concatenate([pts[1:], jnp.array([[C.W, 0.0]], jnp.float32)], axis=0)
+    mu = edge_friction()
+    friction = jnp.concatenate([jnp.full(WINDOW_EDGES, mu[0]), mu[-1:]])
+    index = jnp.concatenate([i0 + jnp.arange(WINDOW_EDGES, dtype=jnp.int32),
+                             jnp.array([C.NUM_EDGES], jnp.int32)])
+    return a, b, friction, index, pts, convex
+
+
+def scatter_edges(flags, index):
+    """Window flags [..., E_w] -> global flags [..., 11] (False outside the window)."""
+    one_hot = index[:, None] == jnp.arange(C.NUM_EDGES + 1, dtype=jnp.int32)[None, :]  # [E_w, 11]
+    return jnp.any(flags[..., :, None] & one_hot, axis=-2)
 
 
 def edge_friction():
@@ -95,12 +138,15 @@ def _select_min(values, *others):
     return (jnp.min(values, axis=1),) + tuple(pick(x) for x in others)
 
 
-def foot_contacts(corners, a, b):
+def foot_contacts(corners, a, b, friction=None):
     """Solver contacts of points ``corners`` [P, 2] (each leg's foot corners) against the edges.
 
     Each corner is treated as a rounded vertex (skin 0.01 m) against the rounded edges: the most
     penetrating (or closest) edge wins; the normal is the edge normal where the corner projects
     inside the edge, else the direction from the edge's end vertex to the corner.
+
+    ``friction`` [E] is the mixed friction against each edge (default: the 11 edges of
+    ``terrain_edges``).
 
     Returns:
       separation [P] (core distance minus 0.02 m; negative when touching or overlapping),
@@ -128,7 +174,8 @@ def foot_contacts(corners, a, b):
     # Only edges whose x-extent is near the corner can be the supporting one.
     near = (px >= ax - 0.5) & (px <= bx + 0.5)
     sep = jnp.where(near, sep, _BIG)
-    friction = jnp.broadcast_to(edge_friction()[None], sep.shape)
+    friction = edge_friction() if friction is None else friction
+    friction = jnp.broadcast_to(friction[None], sep.shape)
     separation, n_x, n_y, mu = _select_min(sep, normal_x, normal_y, friction)
     return separation - C.CONTACT_DISTANCE, jnp.stack([n_x, n_y], -1), mu
 

@@ -89,7 +89,8 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     u = jnp.concatenate([state.vel, state.ang_vel[None], state.leg_ang_vel])
 
     # 1. Collide at the pre-step poses: events, then the solver's foot contacts.
-    a, b = collision.terrain_edges(state.terrain_y)
+    # Only the 3 terrain edges within the lander's reach (plus the bottom edge) are tested.
+    a, b, edge_mu, _, verts, convex = collision.edge_window(state.terrain_y, pos[0])
     # Which shapes are within 0.02 m at the pre-step pose was computed at the end of the previous
     # step (the same pose); the collide pass turns its changes into events.
     corners = K.leg_corners(pos, angle, leg_angle)  # [2, 4, 2]
@@ -101,10 +102,9 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     game_over = state.game_over | state.near_hull
 
     feet = corners[:, :2].reshape(4, 2)
-    sep_c, n_c, mu_c = collision.foot_contacts(feet, a, b)
+    sep_c, n_c, mu_c = collision.foot_contacts(feet, a, b, edge_mu)
     leg_world_angle = angle + leg_angle
     centres = K.leg_centres(pos, angle, leg_angle)
-    verts, convex = collision.convex_vertices(state.terrain_y)
     sep_v, n_v, local_v = collision.vertex_face_contacts(centres, leg_world_angle, verts, convex)
     foot_local = jnp.tile(K.foot_corners_local(), (2, 1))  # [4, 2]
     local_pts = jnp.concatenate([foot_local, local_v])  # [6, 2] contact points in their leg's frame
@@ -241,10 +241,12 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     # (0.005 m) by the end of the step was caught mid-step by the TOI pass, so its BeginContact
     # fires in this step rather than at the next collide. (The TOI sub-step's motion is not
     # modelled; the reference shows CCD leaves the outcome statistics unchanged.)
+    a, b, _, index, _, _ = collision.edge_window(state.terrain_y, new_pos[0])
     end_corners = K.leg_corners(new_pos, new_angle, new_leg_angle)
     leg_clearance = jax.vmap(collision.polygon_edge_clearance, in_axes=(0, None, None))(end_corners, a, b)
     hull_clearance = jnp.min(collision.polygon_edge_clearance(K.hull_vertices(new_pos, new_angle), a, b))
-    toi_legs = (leg_clearance < C.TOI_TARGET) & ~touching
+    near_legs = collision.scatter_edges(leg_clearance < C.CONTACT_DISTANCE, index)  # [2, 11]
+    toi_legs = collision.scatter_edges(leg_clearance < C.TOI_TARGET, index) & ~touching
     leg_contact = leg_contact | jnp.any(toi_legs, axis=1)
     touching = touching | toi_legs
     game_over = game_over | (hull_clearance < C.TOI_TARGET)
@@ -262,7 +264,7 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
         pos=new_pos, angle=new_angle, leg_angle=new_leg_angle,
         vel=u[0:2], ang_vel=u[2], leg_ang_vel=u[3:5],
         leg_contact=leg_contact, touching=touching, game_over=game_over,
-        near_legs=leg_clearance < C.CONTACT_DISTANCE, near_hull=hull_clearance < C.CONTACT_DISTANCE,
+        near_legs=near_legs, near_hull=hull_clearance < C.CONTACT_DISTANCE,
         sleep_steps=sleep_steps.astype(jnp.int32),
         motor_impulse=jnp.stack([acc[0], acc[2]]), limit_impulse=jnp.stack([acc[1], acc[3]]),
         contact_impulse=acc[4:].reshape(NUM_CONTACTS, 2),
