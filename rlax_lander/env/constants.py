@@ -73,6 +73,7 @@ LINEAR_SLOP = 0.005
 POLYGON_RADIUS = 2.0 * LINEAR_SLOP  # skin of every polygon and edge, m
 CONTACT_DISTANCE = 2.0 * POLYGON_RADIUS  # core gap below which a contact is touching, m
 TOI_TARGET = max(LINEAR_SLOP, CONTACT_DISTANCE - 3.0 * LINEAR_SLOP)  # 0.005 m, b2TimeOfImpact's target
+TOI_TOLERANCE = 0.25 * LINEAR_SLOP  # b2TimeOfImpact accepts a distance below target + tolerance
 ANGULAR_SLOP = 2.0 / 180.0 * math.pi
 MAX_LINEAR_CORRECTION = 0.2
 MAX_ANGULAR_CORRECTION = 8.0 / 180.0 * math.pi

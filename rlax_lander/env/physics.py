@@ -15,8 +15,8 @@ by construction and the slow mode is gone; what remains per step, in Box2D's ord
 6. island sleep bookkeeping (25 quiet steps with a solved position pass).
 
 Hull contact *response* is not modelled: any hull touch ends the episode, so only its detection
-matters. Continuous collision is modelled for its events only (a touch that Box2D's TOI pass would
-catch mid-step fires in that step), not for the sub-step's motion.
+matters. Continuous collision (Box2D's TOI sub-step) is modelled for its events and, for the legs,
+for its motion: a leg that strikes the terrain mid-step is stopped and spun alone (``toi.py``).
 """
 
 from typing import NamedTuple
@@ -28,6 +28,7 @@ from rlax_lander.env import collision
 from rlax_lander.env import constants as C
 from rlax_lander.env import kinematics as K
 from rlax_lander.env import state as state_lib
+from rlax_lander.env import toi
 
 # Contacts: two foot corners per leg (0, 1 on leg 0; 2, 3 on leg 1), then one convex terrain
 # vertex against each leg's foot face (4 on leg 0, 5 on leg 1).
@@ -237,21 +238,43 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     new_pos = qpos[0:2] - K.rotate(new_angle, local_hull_com)
     new_leg_angle = qpos[3:5]
 
-    # Continuous collision, events only: a shape whose core came closer than Box2D's TOI target
-    # (0.005 m) by the end of the step was caught mid-step by the TOI pass, so its BeginContact
-    # fires in this step rather than at the next collide. (The TOI sub-step's motion is not
-    # modelled; the reference shows CCD leaves the outcome statistics unchanged.)
-    a, b, _, index, _, _ = collision.edge_window(state.terrain_y, new_pos[0])
-    end_corners = K.leg_corners(new_pos, new_angle, new_leg_angle)
-    leg_clearance = jax.vmap(collision.polygon_edge_clearance, in_axes=(0, None, None))(end_corners, a, b)
-    hull_clearance = jnp.min(collision.polygon_edge_clearance(K.hull_vertices(new_pos, new_angle), a, b))
-    near_legs = collision.scatter_edges(leg_clearance < C.CONTACT_DISTANCE, index)  # [2, 11]
-    toi_legs = collision.scatter_edges(leg_clearance < C.TOI_TARGET, index) & ~touching
-    leg_contact = leg_contact | jnp.any(toi_legs, axis=1)
-    touching = touching | toi_legs
-    game_over = game_over | (hull_clearance < C.TOI_TARGET)
+    # 6. Continuous collision (Box2D's TOI pass, toi.py). b2TimeOfImpact reports an impact for a
+    # leg whose core comes within TOI_TARGET (0.005 m) during the step (found from its foot
+    # corners), or that starts the step within the target plus tolerance (impact at the start);
+    # it gives up on cores that already overlap. The struck leg alone is rewound, stopped and
+    # spun; the hull keeps its pose and velocity, and the leg keeps the angle and spin it was left
+    # with, re-attached at the joint (the joint's positional stretch cannot be represented).
+    a, b, edge_mu, index, _, _ = collision.edge_window(state.terrain_y, new_pos[0])
+    centres1 = K.leg_centres(new_pos, new_angle, new_leg_angle)
+    end_feet = (centres1[:, None] + K.rotate((new_angle + new_leg_angle)[:, None], foot_local[None, :2]))
+    sep_end, _, _ = collision.foot_contacts(end_feet.reshape(4, 2), a, b, edge_mu)
+    sep_start = sep_c.reshape(2, 2)
+    sep_end = sep_end.reshape(2, 2)
+    start = state.leg_clearance
+    at_start = start < C.TOI_TARGET + C.TOI_TOLERANCE
+    toi_target_sep = C.TOI_TARGET - C.CONTACT_DISTANCE
+    toi_leg = (start > 0.0) & (at_start | jnp.any(sep_end < toi_target_sep, axis=1))
+    _, _, v_legs, w_legs = K.body_velocities(new_pos, new_angle, new_leg_angle, u)
+    toi_angle, toi_w = jax.vmap(toi.leg_substep, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None))(
+        at_start, centres, angle + leg_angle, centres1, new_angle + new_leg_angle, sep_start, sep_end,
+        v_legs, w_legs, a, b, edge_mu)
+    new_leg_angle = jnp.where(toi_leg, toi_angle - new_angle, new_leg_angle)
+    u = u.at[3:5].set(jnp.where(toi_leg, toi_w - u[2], u[3:5]))
 
-    # 6. Sleep: all three bodies below Box2D's tolerances for 25 consecutive solved steps.
+    # End-of-step proximity: next step's contact events, this step's TOI events (a BeginContact
+    # from the TOI pass fires in this step), the hull's touch, and the next step's TOI test.
+    leg_clearance = jax.vmap(collision.polygon_edge_clearance, in_axes=(0, None, None))(
+        K.leg_corners(new_pos, new_angle, new_leg_angle), a, b)  # [2, E]
+    hull_clearance = jnp.min(collision.polygon_edge_clearance(K.hull_vertices(new_pos, new_angle), a, b))
+    toi_events = collision.scatter_edges(leg_clearance < C.TOI_TARGET, index) & ~touching
+    toi_events = toi_events | (toi_leg[:, None] & collision.scatter_edges(
+        leg_clearance < C.CONTACT_DISTANCE, index) & ~touching)
+    leg_contact = leg_contact | jnp.any(toi_events, axis=1) | toi_leg
+    touching = touching | toi_events
+    game_over = game_over | (hull_clearance < C.TOI_TARGET)
+    near_legs = collision.scatter_edges(leg_clearance < C.CONTACT_DISTANCE, index)  # [2, 11]
+
+    # 7. Sleep: all three bodies below Box2D's tolerances for 25 consecutive solved steps.
     v_hull, w_hull, v_legs, w_legs = K.body_velocities(new_pos, new_angle, new_leg_angle, u)
     lin_ok = (jnp.sum(v_hull**2) <= C.LINEAR_SLEEP_TOLERANCE**2) & jnp.all(
         jnp.sum(v_legs**2, -1) <= C.LINEAR_SLEEP_TOLERANCE**2)
@@ -265,6 +288,7 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
         vel=u[0:2], ang_vel=u[2], leg_ang_vel=u[3:5],
         leg_contact=leg_contact, touching=touching, game_over=game_over,
         near_legs=near_legs, near_hull=hull_clearance < C.CONTACT_DISTANCE,
+        leg_clearance=jnp.min(leg_clearance, axis=1),
         sleep_steps=sleep_steps.astype(jnp.int32),
         motor_impulse=jnp.stack([acc[0], acc[2]]), limit_impulse=jnp.stack([acc[1], acc[3]]),
         contact_impulse=acc[4:].reshape(NUM_CONTACTS, 2),

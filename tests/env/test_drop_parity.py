@@ -43,9 +43,9 @@ def _box2d_drop(vy):
     max_phi = 0.0
     for t in range(400):
         _, r, terminated, _, _ = env.step(0)
-        max_phi = max(max_phi, env.legs[0].angle - env.lander.angle)
-        if terminated:
+        if terminated:  # the hull's own contact response (not modelled) shapes the final step
             return t + 1, float(r), max_phi
+        max_phi = max(max_phi, env.legs[0].angle - env.lander.angle)
     return 400, 0.0, max_phi
 
 
@@ -65,9 +65,9 @@ def jax_drop():
         max_phi = 0.0
         for t in range(400):
             _, state, r, terminated, _ = step(jax.random.PRNGKey(t), state)
-            max_phi = max(max_phi, float(state.leg_angle[0]))
             if bool(terminated):
                 return t + 1, float(r), max_phi
+            max_phi = max(max_phi, float(state.leg_angle[0]))
         return 400, 0.0, max_phi
 
     return drop
@@ -85,4 +85,5 @@ def test_drop_matches_box2d(jax_drop, vy):
         # millimetre-per-second jitter dies ~4-8 steps later than under Box2D's 180 (20 sweeps:
         # ~8-13 steps).
         assert 0 <= j_steps - b_steps <= 10, (j_steps, b_steps)
-    assert abs(j_phi - b_phi) <= 0.04, (j_phi, b_phi)  # how far the right leg gave way, rad
+    # How far the right leg gave way before the episode ended, rad.
+    assert abs(j_phi - b_phi) <= 0.015, (j_phi, b_phi)

@@ -100,6 +100,8 @@ def test_leg_angles_stay_within_limits_in_random_play(reset_states):
     assert leg.shape[0] > 100
     assert np.all(np.isfinite(leg))
     excess = np.maximum(C.LEG_PHI_LOWER - leg, leg - C.LEG_PHI_UPPER).max(axis=1)  # [N]
-    # Hard impacts of a leg in the step before a crash can reach ~0.16 rad (1 of ~700 steps here).
+    # A leg struck at speed is stopped and spun alone in Box2D's TOI sub-step, which can leave it
+    # well beyond its limit for a step or two (Box2D's own legs reach ~0.9 rad beyond; see
+    # test_toi_parity.py); everywhere else the limits hold to the solver's slop.
     assert np.mean(excess <= 0.1) >= 0.99, np.sort(excess)[-5:]
-    assert excess.max() <= 0.25, excess.max()
+    assert excess.max() <= 1.0, excess.max()
