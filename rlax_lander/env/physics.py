@@ -242,8 +242,8 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     # leg whose core comes within TOI_TARGET (0.005 m) during the step (found from its foot
     # corners), or that starts the step within the target plus tolerance (impact at the start);
     # it gives up on cores that already overlap. The struck leg alone is rewound, stopped and
-    # spun; the hull keeps its pose and velocity, and the leg keeps the angle and spin it was left
-    # with, re-attached at the joint (the joint's positional stretch cannot be represented).
+    # spun; the hull keeps its pose and velocity, and the leg is turned about its centre back onto
+    # the joint, keeping its new spin (the joint's stretch itself cannot be represented).
     a, b, edge_mu, index, _, _ = collision.edge_window(state.terrain_y, new_pos[0])
     centres1 = K.leg_centres(new_pos, new_angle, new_leg_angle)
     end_feet = (centres1[:, None] + K.rotate((new_angle + new_leg_angle)[:, None], foot_local[None, :2]))
@@ -255,9 +255,10 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     toi_target_sep = C.TOI_TARGET - C.CONTACT_DISTANCE
     toi_leg = (start > 0.0) & (at_start | jnp.any(sep_end < toi_target_sep, axis=1))
     _, _, v_legs, w_legs = K.body_velocities(new_pos, new_angle, new_leg_angle, u)
-    toi_angle, toi_w = jax.vmap(toi.leg_substep, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None))(
+    toi_centre, _, toi_w = jax.vmap(toi.leg_substep, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None))(
         at_start, centres, angle + leg_angle, centres1, new_angle + new_leg_angle, sep_start, sep_end,
         v_legs, w_legs, a, b, edge_mu)
+    toi_angle = jax.vmap(toi.reattach, in_axes=(0, 0, None))(jnp.arange(2), toi_centre, new_pos)
     new_leg_angle = jnp.where(toi_leg, toi_angle - new_angle, new_leg_angle)
     u = u.at[3:5].set(jnp.where(toi_leg, toi_w - u[2], u[3:5]))
 
