@@ -267,10 +267,13 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     leg_clearance = jax.vmap(collision.polygon_edge_clearance, in_axes=(0, None, None))(
         K.leg_corners(new_pos, new_angle, new_leg_angle), a, b)  # [2, E]
     hull_clearance = jnp.min(collision.polygon_edge_clearance(K.hull_vertices(new_pos, new_angle), a, b))
+    # A leg struck with no contact at the step's start begins one (its BeginContact sets the flag)
+    # even if the sub-step moved it clear again; one already touching fires nothing new.
     toi_events = collision.scatter_edges(leg_clearance < C.TOI_TARGET, index) & ~touching
     toi_events = toi_events | (toi_leg[:, None] & collision.scatter_edges(
         leg_clearance < C.CONTACT_DISTANCE, index) & ~touching)
-    leg_contact = leg_contact | jnp.any(toi_events, axis=1) | toi_leg
+    toi_begins = toi_leg & ~jnp.any(touching, axis=1)
+    leg_contact = leg_contact | jnp.any(toi_events, axis=1) | toi_begins
     touching = touching | toi_events
     game_over = game_over | (hull_clearance < C.TOI_TARGET)
     near_legs = collision.scatter_edges(leg_clearance < C.CONTACT_DISTANCE, index)  # [2, 11]
