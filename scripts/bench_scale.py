@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rlax_lander.machine import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 WORKER = r"""
@@ -28,7 +30,6 @@ import json, sys
 import jax
 from rlax_lander import dqn, parallel
 from rlax_lander.envs import make_env
-from rlax_lander.machine import cpu_model  # noqa: E402
 seeds, steps, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 cfg = dqn.DQNConfig.cartpole(total_timesteps=steps)
 env, env_params = make_env(cfg.env_id)

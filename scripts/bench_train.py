@@ -29,6 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rlax_lander.machine import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 WORKER = r"""
@@ -36,7 +38,6 @@ import json, sys, time
 import jax, jax.numpy as jnp
 from rlax_lander import dqn
 from rlax_lander.envs import make_env
-from rlax_lander.machine import cpu_model  # noqa: E402
 seeds, steps, shard = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 cfg = dqn.DQNConfig.cartpole(total_timesteps=steps, train_frequency=4, batch_size=64,
                              hidden_sizes=(64, 64), num_envs=1)
