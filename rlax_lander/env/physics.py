@@ -246,7 +246,7 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     # the joint, keeping its new spin (the joint's stretch itself cannot be represented).
     a, b, edge_mu, index, _, _ = collision.edge_window(state.terrain_y, new_pos[0])
     centres1 = K.leg_centres(new_pos, new_angle, new_leg_angle)
-    end_feet = (centres1[:, None] + K.rotate((new_angle + new_leg_angle)[:, None], foot_local[None, :2]))
+    end_feet = K.leg_corners(new_pos, new_angle, new_leg_angle)[:, :2]  # [2, 2, 2] foot corners
     sep_end, _, _ = collision.foot_contacts(end_feet.reshape(4, 2), a, b, edge_mu)
     sep_start = sep_c.reshape(2, 2)
     sep_end = sep_end.reshape(2, 2)
