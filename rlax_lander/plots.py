@@ -7,7 +7,7 @@ returns the path. Bands and intervals come from ``rlax_lander.stats`` (stratifie
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 

@@ -7,8 +7,8 @@ A run dir holds `config.json` ({"dqn": DQNConfig fields, "num_seeds": S, ...}) a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

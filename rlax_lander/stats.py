@@ -22,7 +22,8 @@ whatever unit the caller uses (episode return for LunarLander).
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 

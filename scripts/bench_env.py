@@ -31,7 +31,8 @@ def bench_jax(batches, steps_total, sharded, continuous=False):
 
     env, params = rlax_lander.make("LunarLander-v3", continuous=continuous)
     if sharded:
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        from jax.sharding import Mesh, NamedSharding
+        from jax.sharding import PartitionSpec as P
 
         mesh = Mesh(np.array(jax.devices()), ("b",))
         shard = NamedSharding(mesh, P("b"))

@@ -84,7 +84,7 @@ def main():
     speedup = runs[1]["env_steps_per_s"] / runs[0]["env_steps_per_s"]
     load = ", ".join(f"{x:.1f}" for x in load_before)
     machine = f"{cpu_model()}, {os.cpu_count()} cores, CPU only, load avg {load} at start"
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = "python scripts/bench_scale.py " + " ".join(sys.argv[1:])
     out = ROOT / "experiments" / "results" / "bench_scale.json"
     out.parent.mkdir(parents=True, exist_ok=True)

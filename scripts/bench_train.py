@@ -22,7 +22,6 @@ Usage: python scripts/bench_train.py --env LunarLander-v3 [--loop-steps 300]
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import subprocess

@@ -22,10 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import rlax_lander
-from rlax_lander.env.state import EnvParams
 from rlax_lander import episode_stats
 from rlax_lander.env import rollout
 from rlax_lander.env.heuristic import heuristic_action
+from rlax_lander.env.state import EnvParams
 from rlax_lander.interop import box2d
 from rlax_lander.machine import cpu_model  # noqa: E402
 

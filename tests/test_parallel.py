@@ -156,9 +156,8 @@ def _read_cells(path):
 
 
 def _read_params(path):
-    from flax import serialization
-
     import jax
+    from flax import serialization
 
     return jax.tree.leaves(serialization.msgpack_restore(Path(path).read_bytes()))
 

@@ -171,7 +171,7 @@ class DQNConfig:
         remaining = self.total_timesteps - self.prefill_vector_steps * self.num_envs
         return max(0, remaining // (self.num_envs * self.steps_per_iteration))
 
-    def replace(self, **changes) -> "DQNConfig":
+    def replace(self, **changes) -> DQNConfig:
         """A validated copy with `changes` applied."""
         return dataclasses.replace(self, **changes)
 
@@ -182,7 +182,7 @@ class DQNConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DQNConfig":
+    def from_dict(cls, d: dict) -> DQNConfig:
         """Inverse of `to_dict`; unknown keys raise ValueError."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
@@ -209,7 +209,7 @@ class DQNConfig:
 
     # ------------------------------------------------------------------ presets
     @classmethod
-    def course_lab(cls, env_id: str = "LunarLander-v3", **changes) -> "DQNConfig":
+    def course_lab(cls, env_id: str = "LunarLander-v3", **changes) -> DQNConfig:
         """The course lab's DQN: gamma 0.995, Adam 1e-3, batch 64, an update every 4 env
         steps followed by a soft target update with tau 1e-3, 100k buffer, 64-64 ReLU MLP,
         epsilon = max(0.01, 0.995 ** episodes_finished)."""
@@ -224,7 +224,7 @@ class DQNConfig:
         return cls(**base)
 
     @classmethod
-    def cartpole(cls, **changes) -> "DQNConfig":
+    def cartpole(cls, **changes) -> DQNConfig:
         """A tuned CartPole-v1 default: LayerNorm MLP, fast soft targets (tau 0.3 per update),
         L2 loss, double Q, linearly annealed Adam. Measured: greedy return >= 475 for most
         seeds within 50k-150k env steps (see BENCHMARKS.md / tests/dqn/test_train_slow.py).
@@ -242,7 +242,7 @@ class DQNConfig:
         return cls(**base)
 
     @classmethod
-    def lunar_lander(cls, **changes) -> "DQNConfig":
+    def lunar_lander(cls, **changes) -> DQNConfig:
         """The tuned LunarLander-v3 default (`make train`): 16 envs per seed, 320k env steps,
         an update every 4 env steps (4 per vector step), batch 64, 64-64 LayerNorm MLP,
         double Q, L2 loss, Polyak tau 0.01 per update, linearly annealed Adam 1e-3,

@@ -74,9 +74,9 @@ def write_plot(path, x, curves, title):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import warnings
+
+    import matplotlib.pyplot as plt
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # empty bins are NaN

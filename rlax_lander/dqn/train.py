@@ -16,7 +16,8 @@ static and come from the config. Env steps beyond prefill + whole iterations are
 from __future__ import annotations
 
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import chex
 import jax

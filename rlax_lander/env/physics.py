@@ -24,11 +24,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rlax_lander.env import collision
+from rlax_lander.env import collision, toi
 from rlax_lander.env import constants as C
 from rlax_lander.env import kinematics as K
 from rlax_lander.env import state as state_lib
-from rlax_lander.env import toi
 
 # Contacts: two foot corners per leg (0, 1 on leg 0; 2, 3 on leg 1), then one convex terrain
 # vertex against each leg's foot face (4 on leg 0, 5 on leg 1).

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np

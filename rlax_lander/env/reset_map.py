@@ -13,7 +13,6 @@ import jax
 import jax.numpy as jnp
 
 from rlax_lander.env import constants as C
-
 from rlax_lander.env.reset_coeffs import (  # noqa: F401  (re-exported)
     RESET_COEFFS,
     RESET_FEATURE_NAMES,

@@ -9,8 +9,9 @@ wins over crash (``game_over``), which wins over out of bounds; an episode that 
 ``max_steps`` without terminating is truncated.
 """
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -89,7 +89,7 @@ def _jax_env(continuous, gravity, enable_wind, wind_power, turbulence_power, max
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _single_fns(continuous: bool):
     """Jitted non-resetting reset/step of one env (cached: one compile per action kind)."""
     env, _ = _make_jax("LunarLander-v3", continuous=continuous)
@@ -104,7 +104,7 @@ def _single_fns(continuous: bool):
     return env, reset, step
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _vector_fns(continuous: bool):
     """Jitted batched reset and auto-resetting step (num_envs is read from the input shapes)."""
     env, _ = _make_jax("LunarLander-v3", continuous=continuous)

@@ -4,10 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rlax_lander.env import collision
+from rlax_lander.env import collision, terrain
 from rlax_lander.env import constants as C
 from rlax_lander.env import kinematics as K
-from rlax_lander.env import terrain
 
 N = 4000
 

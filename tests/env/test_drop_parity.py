@@ -12,7 +12,6 @@ import math
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 import rlax_lander

@@ -7,7 +7,6 @@ import jax
 import numpy as np
 import pytest
 from absl.testing import parameterized
-
 from gymnasium.envs.box2d import lunar_lander as gym_ll
 
 from rlax_lander.env.heuristic import heuristic_action

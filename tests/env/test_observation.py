@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 
-from rlax_lander.env import constants as C
 from rlax_lander.env import engines
 from rlax_lander.env import observation as O
 from rlax_lander.env.state import blank_state
@@ -31,7 +30,7 @@ def _env_state(pos, angle, vel, ang_vel, leg_contact):
         leg_contact=jnp.asarray(leg_contact),
         game_over=jnp.asarray(False), prev_shaping=jnp.float32(0.0), sleep_steps=jnp.int32(0),
         wind_idx=jnp.int32(0), torque_idx=jnp.int32(0), motor_impulse=z2, limit_impulse=z2,
-        
+
     )
 
 
