@@ -59,7 +59,7 @@ def run_variants(variants, num_seeds: int, seed: int = 0, devices=None, log=prin
 
     from rlax_lander import parallel
     from rlax_lander.dqn.train import make_train
-    from rlax_lander.envs import make_env
+    from rlax_lander.env.registry import make as make_env
 
     groups: dict = {}
     for v in variants:

@@ -67,3 +67,28 @@ def make_loggers(out, tensorboard: bool = False, wandb_project: str | None = Non
                 lg.close()
             raise
     return loggers
+
+
+def log_chunk(loggers, report) -> None:
+    """Send a `runner.ChunkReport` to every logger: each `metrics.CHUNK_METRICS` value per
+    seed (`seed{i}/name`) and its mean over seeds (`mean/name`), at the chunk's env step."""
+    if not loggers:
+        return
+    import numpy as np
+
+    from rlax_lander.metrics import CHUNK_NAMES
+
+    m = report.metrics
+    step = int(np.max(m["env_step"]))
+    scalars = {}
+    for name in CHUNK_NAMES:
+        if name == "env_step":
+            continue
+        values = np.asarray(m[name], np.float64)
+        for i, v in enumerate(values):
+            scalars[f"seed{i}/{name}"] = float(v)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            scalars[f"mean/{name}"] = float(finite.mean())
+    for lg in loggers:
+        lg.log(step, scalars)

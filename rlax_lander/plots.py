@@ -1,4 +1,5 @@
-"""Plots of aggregate results: interval estimates, performance profiles, learning curves.
+"""Plots of aggregate results: interval estimates, performance profiles, learning curves, and
+the binning of training episodes into learning curves (the one place for both).
 
 Matplotlib with the non-interactive Agg backend; every function writes one PNG to ``path`` and
 returns the path. Bands and intervals come from ``rlax_lander.stats`` (stratified bootstrap).
@@ -7,6 +8,7 @@ returns the path. Bands and intervals come from ``rlax_lander.stats`` (stratifie
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -132,4 +134,52 @@ def plot_learning_curves(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
+    return _save(fig, path)
+
+
+def bin_episodes(episodes: Mapping[str, np.ndarray], num_cells: int, total_env_steps: int,
+                 num_bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Learning curves from finished-episode rows: (bin centres [B] in env steps, mean return
+    per cell and bin [C, B], NaN where a bin has no episode).
+
+    episodes: {"seed" [E] cell index, "env_step" [E] env steps at the episode's end,
+    "return" [E]} (as `runner.RunResult.episodes`).
+    """
+    edges = np.linspace(0, max(1, total_env_steps), num_bins + 1)
+    idx = np.clip(np.searchsorted(edges, episodes["env_step"], side="left") - 1, 0,
+                  num_bins - 1)
+    tot = np.zeros((num_cells, num_bins))
+    cnt = np.zeros((num_cells, num_bins))
+    np.add.at(tot, (episodes["seed"], idx), np.asarray(episodes["return"], np.float64))
+    np.add.at(cnt, (episodes["seed"], idx), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 0.5 * (edges[1:] + edges[:-1]), tot / cnt
+
+
+def plot_run_curves(groups: Mapping[str, np.ndarray], x, path, title: str,
+                    success: float | None = None) -> str:
+    """Training curves of a run: per group (a label -> curves [S, B] with NaN gaps), the mean
+    over its seeds with a 95% t-band (one group: "mean of S seeds").
+
+    x: [B] bin centres in env steps; success: a dotted line at the env's success mark.
+    """
+    _check_mapping(groups, "groups")
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    for i, (label, curves) in enumerate(groups.items()):
+        curves = np.asarray(curves, np.float64)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # empty bins are NaN
+            mean = np.nanmean(curves, 0)
+            n = np.sum(~np.isnan(curves), 0)
+            sem = (np.nanstd(curves, 0, ddof=1) / np.sqrt(np.maximum(n, 1))
+                   if len(curves) > 1 else np.zeros_like(mean))
+        ax.plot(x, mean, color=f"C{i % 10}", label=f"{label} ({len(curves)} seeds)")
+        ax.fill_between(x, mean - 1.96 * sem, mean + 1.96 * sem, color=f"C{i % 10}", alpha=0.2)
+    if success is not None:
+        ax.axhline(success, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("env steps (per seed)")
+    ax.set_ylabel("training episode return (mean, 95% band)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return _save(fig, path)

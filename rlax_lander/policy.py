@@ -1,58 +1,36 @@
-"""Run directories: the on-disk format written by `train`, and `load_policy` to read it.
-
-A run dir holds `config.json` ({"dqn": DQNConfig fields, "num_seeds": S, ...}) and one
-`params_seed{i}.msgpack` per seed (flax.serialization msgpack; never pickle).
-"""
+"""Trained policies out of a run directory (`rlax_lander.rundir`): params and a greedy policy
+usable outside JAX code (e.g. in a Gymnasium loop)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
+import jax
 import numpy as np
+from flax import serialization
 
-CONFIG_FILE = "config.json"
-
-
-def params_file(seed_index: int) -> str:
-    """File name of seed `seed_index`'s online params inside a run dir."""
-    return f"params_seed{seed_index}.msgpack"
-
-
-def read_run_config(run_dir) -> tuple:
-    """(DQNConfig, full config.json dict) of a run dir; ValueError if missing or corrupt."""
-    from rlax_lander.dqn.config import DQNConfig
-
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise ValueError(f"{run_dir!s} is not a run directory: {CONFIG_FILE} is missing")
-    try:
-        meta = json.loads(path.read_text())
-        return DQNConfig.from_dict(meta["dqn"]), meta
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"corrupt {path}: {err}") from err
+from rlax_lander import algos, rundir
+from rlax_lander.env.registry import make
 
 
 def load_params(run_dir, seed_index: int = 0):
-    """(network, params, config) for one seed of a run dir, params as a numpy pytree."""
-    import jax
-    from flax import serialization
+    """(network, params, config) for one seed of a run dir, params as a numpy pytree.
 
-    from rlax_lander.dqn.train import build_network
-    from rlax_lander.envs import make_env
-
-    config, meta = read_run_config(run_dir)
-    num_seeds = int(meta.get("num_seeds", 0))
+    ValueError for a missing or corrupt run dir, an out-of-range `seed_index`, or a params
+    file that does not fit the run's network.
+    """
+    config, meta = rundir.read_config(run_dir)
+    num_seeds = int(meta.get("num_cells", meta.get("num_seeds", 0)))
     if not 0 <= seed_index < num_seeds:
         raise ValueError(f"seed_index={seed_index} is out of range; allowed: 0..{num_seeds - 1}")
-    path = Path(run_dir) / params_file(seed_index)
+    path = Path(run_dir) / rundir.params_file(seed_index)
     if not path.is_file():
         raise ValueError(f"{path} is missing")
-    env, env_params = make_env(config.env_id)
+    env, env_params = make(config.env_id)
     num_actions = env.action_space(env_params).n
     obs_shape = tuple(env.observation_space(env_params).shape)
-    network = build_network(config, num_actions)
+    network = algos.algo_of(config).build_network(config, num_actions)
     template = network.init(jax.random.key(0), np.zeros(obs_shape, np.float32))
     try:
         params = serialization.from_bytes(template, path.read_bytes())
@@ -62,11 +40,8 @@ def load_params(run_dir, seed_index: int = 0):
 
 
 def load_policy(run_dir, seed_index: int = 0) -> Callable[[np.ndarray], int]:
-    """A greedy `policy(obs: np.ndarray [obs_dim]) -> int` from a run dir, usable outside JAX
-    code (e.g. in a gymnasium loop). Raises ValueError for a missing/corrupt run dir or an
-    out-of-range `seed_index`."""
-    import jax
-
+    """A greedy `policy(obs: np.ndarray [obs_dim]) -> int` from a run dir. Raises ValueError
+    for a missing/corrupt run dir or an out-of-range `seed_index`."""
     network, params, _ = load_params(run_dir, seed_index)
     q_fn = jax.jit(network.apply)
 

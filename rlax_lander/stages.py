@@ -14,7 +14,8 @@ All three are pure (jit-able, vmappable over keys and hparams). `compose` builds
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 from flax import struct

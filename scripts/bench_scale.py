@@ -29,7 +29,7 @@ WORKER = r"""
 import json, sys
 import jax
 from rlax_lander import dqn, parallel
-from rlax_lander.envs import make_env
+from rlax_lander.env.registry import make as make_env
 seeds, steps, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 cfg = dqn.DQNConfig.cartpole(total_timesteps=steps)
 env, env_params = make_env(cfg.env_id)

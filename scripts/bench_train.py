@@ -36,7 +36,7 @@ WORKER = r"""
 import json, sys, time
 import jax, jax.numpy as jnp
 from rlax_lander import dqn
-from rlax_lander.envs import make_env
+from rlax_lander.env.registry import make as make_env
 seeds, steps, shard = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 cfg = dqn.DQNConfig.cartpole(total_timesteps=steps, train_frequency=4, batch_size=64,
                              hidden_sizes=(64, 64), num_envs=1)
@@ -86,7 +86,7 @@ import json, sys, time
 t_start = time.perf_counter()
 import jax, jax.numpy as jnp, numpy as np
 from rlax_lander import dqn
-from rlax_lander.envs import make_env
+from rlax_lander.env.registry import make as make_env
 from rlax_lander.evaluation import box2d_paired
 seeds = int(sys.argv[1])
 cfg = dqn.DQNConfig.lunar_lander()

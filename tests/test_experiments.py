@@ -61,7 +61,7 @@ def test_summarise_is_computed_from_the_runs():
 
 def _cartpole_params(config, hp_changes):
     from rlax_lander import dqn
-    from rlax_lander.envs import make_env
+    from rlax_lander.env.registry import make as make_env
 
     env, env_params = make_env(config.env_id)
     train = jax.jit(dqn.make_train(config, env, env_params))

@@ -105,7 +105,7 @@ def test_run_cells_single_device_matches_vmap_and_checks_shapes():
 SHARDED_SCRIPT = r"""
 import json, jax, numpy as np
 from rlax_lander import dqn, parallel
-from rlax_lander.envs import make_env
+from rlax_lander.env.registry import make as make_env
 assert len(jax.devices()) == 4, jax.devices()
 cfg = dqn.DQNConfig.cartpole(total_timesteps=1800, learning_starts=200, buffer_size=500,
                              batch_size=32, hidden_sizes=(16, 16))

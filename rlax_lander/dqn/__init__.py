@@ -1,4 +1,4 @@
-"""DQN building blocks: pure functions over pytrees, one compiled training program."""
+"""DQN building blocks: pure functions over pytrees, and the DQN program as pure stages."""
 
 from rlax_lander.dqn import exploration, replay
 from rlax_lander.dqn.config import PRESETS, DQNConfig, Hparams
@@ -15,17 +15,16 @@ from rlax_lander.dqn.networks import QNetwork, q_values
 from rlax_lander.dqn.targets import periodic_update, polyak_update, update_target
 from rlax_lander.dqn.train import (
     TrainResult,
-    TrainSegments,
     TrainState,
     build_network,
+    make_stages,
     make_train,
-    make_train_segments,
 )
 
 __all__ = [
     "DQNConfig", "Hparams", "PRESETS", "QNetwork", "TrainResult", "TrainState",
     "build_network", "double_q_learning_loss", "epsilon_at", "epsilon_greedy",
     "exploration", "exponential_epsilon", "huber", "linear_epsilon", "make_evaluate",
-    "make_train", "make_train_segments", "TrainSegments", "per_episode_epsilon", "periodic_update", "polyak_update",
+    "make_stages", "make_train", "per_episode_epsilon", "periodic_update", "polyak_update",
     "q_learning_loss", "q_values", "replay", "td_targets", "update_target",
 ]

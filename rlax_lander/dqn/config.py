@@ -21,11 +21,13 @@ Counting conventions (documented once, used everywhere):
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Literal
 
 import jax.numpy as jnp
 from flax import struct
+
+from rlax_lander.env.ids import check_env_id
+from rlax_lander.validation import check, check_types
 
 TargetMode = Literal["none", "hard", "soft"]
 LossKind = Literal["huber", "l2"]
@@ -61,9 +63,12 @@ class Hparams:
     target_update_period: jnp.ndarray
 
 
+HPARAM_FIELDS: tuple[str, ...] = tuple(Hparams.__dataclass_fields__)
+"""The vmappable fields; `DQNConfig` has a field of the same name for each."""
+
+
 def _check(ok: bool, field: str, value, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"DQNConfig.{field}={value!r} is out of range; allowed: {allowed}")
+    check(ok, "DQNConfig", field, value, allowed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +107,10 @@ class DQNConfig:
     """Decay the learning rate linearly to 0 over the run's updates."""
 
     def __post_init__(self):
-        from rlax_lander.envs import check_env_id
-
-        check_env_id(self.env_id)
+        if isinstance(self.hidden_sizes, list):
+            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        check_types(self)
+        check_env_id(self.env_id, discrete=True, owner="DQNConfig.env_id")
         _check(self.total_timesteps >= 1, "total_timesteps", self.total_timesteps, ">= 1")
         _check(self.num_envs >= 1, "num_envs", self.num_envs, ">= 1")
         _check(
@@ -120,10 +126,7 @@ class DQNConfig:
             self.batch_size,
             f"<= buffer_size ({self.buffer_size})",
         )
-        _check(
-            math.isfinite(self.learning_rate) and self.learning_rate > 0,
-            "learning_rate", self.learning_rate, "> 0",
-        )
+        _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
         _check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "[0, 1]")
         _check(0.0 <= self.tau <= 1.0, "tau", self.tau, "[0, 1]")
         _check(self.target_mode in _TARGET_MODES, "target_mode", self.target_mode,
@@ -147,7 +150,10 @@ class DQNConfig:
                self.epsilon_decay_rate, "(0, 1]")
         _check(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm",
                self.max_grad_norm, "None or > 0")
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        _check(self.num_iterations >= 1, "total_timesteps", self.total_timesteps,
+               f">= learning_starts rounded up to whole vector steps + one training iteration "
+               f"({self.prefill_vector_steps * self.num_envs + self.num_envs * self.steps_per_iteration}"
+               " env steps); a smaller budget performs no update")
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -195,17 +201,7 @@ class DQNConfig:
 
     def hparams(self) -> Hparams:
         """The default `Hparams` pytree (float32 scalars) taken from this config."""
-        f = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
-        return Hparams(
-            learning_rate=f(self.learning_rate),
-            tau=f(self.tau),
-            gamma=f(self.gamma),
-            epsilon_start=f(self.epsilon_start),
-            epsilon_end=f(self.epsilon_end),
-            epsilon_decay_steps=f(self.epsilon_decay_steps),
-            epsilon_decay_rate=f(self.epsilon_decay_rate),
-            target_update_period=f(self.target_update_period),
-        )
+        return Hparams(**{f: jnp.asarray(getattr(self, f), jnp.float32) for f in HPARAM_FIELDS})
 
     # ------------------------------------------------------------------ presets
     @classmethod
@@ -263,3 +259,11 @@ class DQNConfig:
 
 PRESETS = {"cartpole": DQNConfig.cartpole, "course_lab": DQNConfig.course_lab,
            "lunar_lander": DQNConfig.lunar_lander}
+"""Named configs; each belongs to the env of `PRESET_ENVS`."""
+
+PRESET_ENVS = {"cartpole": "CartPole-v1", "course_lab": "LunarLander-v3",
+               "lunar_lander": "LunarLander-v3"}
+
+ENV_DEFAULT_PRESETS = {"CartPole-v1": "cartpole", "LunarLander-v3": "lunar_lander"}
+"""The tuned preset an env id starts from; other ids start from `DQNConfig(env_id=...)`."""
+

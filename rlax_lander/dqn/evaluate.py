@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import chex
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from rlax_lander.dqn.exploration import epsilon_greedy
+
+
+@struct.dataclass
+class EvalCarry:
+    """State of the evaluation loop over N parallel episodes.
+
+    obs [N, *obs_shape]; env_state: batched env state; key: PRNG key; episode_return [N]
+    undiscounted return so far; length [N] int32 steps so far; done [N] bool (first episode
+    over); t: int32 loop steps taken.
+    """
+
+    obs: jnp.ndarray
+    env_state: chex.ArrayTree
+    key: jax.Array
+    episode_return: jnp.ndarray
+    length: jnp.ndarray
+    done: jnp.ndarray
+    t: jnp.ndarray
 
 
 def make_evaluate(env, env_params, apply_fn: Callable, num_episodes: int = 100,
@@ -26,27 +46,27 @@ def make_evaluate(env, env_params, apply_fn: Callable, num_episodes: int = 100,
 
     def evaluate(key: jax.Array, params):
         k_reset, k_loop = jax.random.split(key)
-        obs, state = reset_fn(jax.random.split(k_reset, num_episodes), env_params)
+        obs, env_state = reset_fn(jax.random.split(k_reset, num_episodes), env_params)
         zeros = jnp.zeros((num_episodes,))
-        init = (obs, state, k_loop, zeros, zeros.astype(jnp.int32),
-                jnp.zeros((num_episodes,), bool), jnp.zeros((), jnp.int32))
+        init = EvalCarry(obs=obs, env_state=env_state, key=k_loop, episode_return=zeros,
+                         length=zeros.astype(jnp.int32), done=jnp.zeros((num_episodes,), bool),
+                         t=jnp.zeros((), jnp.int32))
 
-        def cond(c):
-            return jnp.logical_and(~jnp.all(c[5]), c[6] < max_steps)
+        def running(c: EvalCarry):
+            return jnp.logical_and(~jnp.all(c.done), c.t < max_steps)
 
-        def body(c):
-            obs, state, key, ret, length, done, t = c
-            key, k_act, k_env = jax.random.split(key, 3)
-            action = epsilon_greedy(k_act, apply_fn(params, obs), epsilon)
-            obs, state, reward, term, trunc, _ = step_fn(
-                jax.random.split(k_env, num_episodes), state, action, env_params)
-            alive = ~done
-            ret = ret + jnp.where(alive, reward, 0.0)
-            length = length + alive.astype(jnp.int32)
-            done = done | term | trunc
-            return obs, state, key, ret, length, done, t + 1
+        def step(c: EvalCarry) -> EvalCarry:
+            key, k_act, k_env = jax.random.split(c.key, 3)
+            action = epsilon_greedy(k_act, apply_fn(params, c.obs), epsilon)
+            obs, env_state, reward, term, trunc, _ = step_fn(
+                jax.random.split(k_env, num_episodes), c.env_state, action, env_params)
+            alive = ~c.done
+            return EvalCarry(obs=obs, env_state=env_state, key=key,
+                             episode_return=c.episode_return + jnp.where(alive, reward, 0.0),
+                             length=c.length + alive.astype(jnp.int32),
+                             done=c.done | term | trunc, t=c.t + 1)
 
-        out = jax.lax.while_loop(cond, body, init)
-        return out[3].astype(jnp.float32), out[4]
+        out = jax.lax.while_loop(running, step, init)
+        return out.episode_return.astype(jnp.float32), out.length
 
     return evaluate

@@ -4,7 +4,8 @@ Conventions: index `tm1` is time t-1 (the transition's start), `t` is time t.
 `discount_t = gamma * (1 - terminated)`: a terminated transition does not bootstrap, a
 truncated one does (its next_obs is the pre-reset final observation).
 Each loss returns `(loss, aux)`: `loss` is the batch mean (scalar float32); `aux` holds
-`td_error` [B] and `q_mean` (mean Q(s_tm1, a_tm1), scalar).
+`td_error` [B], `q_taken` [B] (Q(s_tm1, a_tm1), gradient stopped) and `q_mean` (its mean,
+scalar).
 """
 
 from __future__ import annotations
@@ -50,17 +51,22 @@ def _chosen(q_tm1: jnp.ndarray, a_tm1: jnp.ndarray) -> jnp.ndarray:
     return jnp.take_along_axis(q_tm1, a_tm1[:, None], axis=-1)[:, 0]
 
 
+def _aux(td_error, qa_tm1) -> dict:
+    qa = jax.lax.stop_gradient(qa_tm1)
+    return {"td_error": td_error, "q_taken": qa, "q_mean": qa.mean()}
+
+
 def q_learning_loss(q_tm1, a_tm1, r_t, discount_t, q_t, loss: str = "huber",
                     huber_delta: float = 1.0):
     """Q-learning: target r_t + discount_t * max_a q_t[a].
 
     Args: q_tm1 [B, A], a_tm1 [B] int, r_t [B], discount_t [B], q_t [B, A] (target net).
-    Returns: (loss scalar, {"td_error": [B], "q_mean": scalar}).
+    Returns: (loss scalar, {"td_error": [B], "q_taken": [B], "q_mean": scalar}).
     """
     _checks(q_tm1, a_tm1, r_t, discount_t, [q_t])
     qa_tm1 = _chosen(q_tm1, a_tm1)
     td_error = td_targets(r_t, discount_t, jnp.max(q_t, axis=-1)) - qa_tm1
-    return _reduce(td_error, loss, huber_delta), {"td_error": td_error, "q_mean": qa_tm1.mean()}
+    return _reduce(td_error, loss, huber_delta), _aux(td_error, qa_tm1)
 
 
 def double_q_learning_loss(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online,
@@ -68,11 +74,12 @@ def double_q_learning_loss(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online
     """Double Q-learning: target r_t + discount_t * q_t_target[argmax_a q_t_online[a]].
 
     Args: q_tm1 [B, A], a_tm1 [B] int, r_t [B], discount_t [B], q_t_target [B, A] (evaluates),
-    q_t_online [B, A] (selects). Returns: (loss scalar, {"td_error": [B], "q_mean": scalar}).
+    q_t_online [B, A] (selects).
+    Returns: (loss scalar, {"td_error": [B], "q_taken": [B], "q_mean": scalar}).
     """
     _checks(q_tm1, a_tm1, r_t, discount_t, [q_t_target, q_t_online])
     qa_tm1 = _chosen(q_tm1, a_tm1)
     best = jnp.argmax(q_t_online, axis=-1)
     v_t = _chosen(q_t_target, best)
     td_error = td_targets(r_t, discount_t, v_t) - qa_tm1
-    return _reduce(td_error, loss, huber_delta), {"td_error": td_error, "q_mean": qa_tm1.mean()}
+    return _reduce(td_error, loss, huber_delta), _aux(td_error, qa_tm1)

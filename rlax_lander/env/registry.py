@@ -1,28 +1,55 @@
-"""``make``: build the JAX LunarLander with validated parameters (checked eagerly, before any compile)."""
+"""`make(env_id, **params)`: THE environment factory, for the JAX lander and every gymnax id.
+
+Returns a gymnax-1.x environment (six-value `step` with `terminated`, `truncated` and
+`info["final_observation"]`) and its params. Arguments are checked eagerly, before anything is
+traced or compiled; the id list is `rlax_lander.env.ids.ENV_IDS`.
+"""
 
 import warnings
 
+from rlax_lander.env.ids import ENV_IDS, LANDER_IDS, check_env_id
 from rlax_lander.env.lunar_lander import LunarLander
 from rlax_lander.env.state import EnvParams
 
-ENV_IDS = ("LunarLander-v3",)
+__all__ = ["ENV_IDS", "LANDER_IDS", "make", "validate_params"]
 
 
-def make(env_id: str = "LunarLander-v3", **overrides):
-    """Returns ``(env, env_params)`` for ``env_id`` with ``overrides`` of ``EnvParams`` fields.
+def make(env_id: str = "LunarLander-v3", **params):
+    """`(env, env_params)` for `env_id` with `params` replacing fields of its default params.
 
-    Raises ValueError for an unknown id, an unknown field or a value outside its range; like the
-    original, only warns for wind/turbulence powers outside their recommended ranges.
+    The lander takes `EnvParams` fields (e.g. `continuous=True`, `enable_wind=True`); a gymnax
+    id takes the fields of its own params dataclass (e.g. `max_steps_in_episode=200`).
+    Raises ValueError for an unknown id, an unknown field or a value outside its range; like
+    the original lander, only warns for wind/turbulence powers outside their recommended ranges.
     """
-    if env_id not in ENV_IDS:
-        raise ValueError(f"env_id must be one of {ENV_IDS}, got {env_id!r}")
+    check_env_id(env_id)
+    if env_id in LANDER_IDS:
+        return _make_lander(params)
+    return _make_gymnax(env_id, params)
+
+
+def _make_lander(params: dict):
     fields = set(EnvParams.__dataclass_fields__)
-    unknown = sorted(set(overrides) - fields)
+    unknown = sorted(set(params) - fields)
     if unknown:
         raise ValueError(f"unknown LunarLander parameter(s) {unknown}; allowed: {sorted(fields)}")
-    params = EnvParams(**overrides)
-    validate_params(params)
-    return LunarLander(continuous=bool(params.continuous)), params
+    env_params = EnvParams(**params)
+    validate_params(env_params)
+    return LunarLander(continuous=bool(env_params.continuous)), env_params
+
+
+def _make_gymnax(env_id: str, params: dict):
+    import gymnax  # optional at import time: gymnax pulls in all of its environments
+
+    env, env_params = gymnax.make(env_id)
+    if params:
+        fields = set(getattr(env_params, "__dataclass_fields__", {}))
+        unknown = sorted(set(params) - fields)
+        if unknown:
+            raise ValueError(f"unknown env_params field(s) {unknown} for {env_id}; "
+                             f"allowed: {sorted(fields)}")
+        env_params = env_params.replace(**params)
+    return env, env_params
 
 
 def validate_params(params: EnvParams) -> None:

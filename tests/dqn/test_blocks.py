@@ -9,7 +9,7 @@ from absl.testing import absltest, parameterized
 
 from rlax_lander.dqn import exploration, replay, targets
 from rlax_lander.dqn.networks import QNetwork, q_values
-from rlax_lander.envs import make_env
+from rlax_lander.env.registry import make as make_env
 
 
 def _trees():

@@ -8,7 +8,7 @@ import pytest
 
 from rlax_lander import dqn
 from rlax_lander.dqn.config import DQNConfig
-from rlax_lander.envs import make_env
+from rlax_lander.env.registry import make as make_env
 
 SMALL = DQNConfig.cartpole(total_timesteps=3_000, learning_starts=500, buffer_size=1_000,
                            batch_size=32, hidden_sizes=(16, 16))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rlax_lander import dqn
-from rlax_lander.envs import make_env
+from rlax_lander.env.registry import make as make_env
 
 
 @pytest.mark.slow
