@@ -25,6 +25,7 @@ experiments: $(STAMP)
 	$(PY) experiments/dqn_variants.py
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2
 
 test-slow: $(STAMP)

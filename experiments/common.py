@@ -3,13 +3,15 @@ Box2D, and write `experiments/results/<name>.{json,md,png}`.
 
 A *variant* is a `DQNConfig` (its static fields decide the compiled program) plus overrides of
 vmappable `Hparams`. Variants with equal configs share one compile: their cells (variant x seed)
-run as one `parallel.run_cells` batch. Every variant uses the same seed keys (seed i is
-`jax.random.split(key(seed), S)[i]`, as in `train`), so comparisons are paired.
+run as one `runner.run_chunks` batch, the chunk loop of `train` (the algorithm's stages, padded
+and sharded over every device). Every variant uses the same seed keys (seed i is
+`parallel.seed_keys(seed, S)[i]`, as in `train`), so comparisons are paired.
 
 Score of a run = mean undiscounted return of its final greedy policy over E Box2D
 LunarLander-v3 episodes (reset seeds `eval_seed + j`, the same for every run). Aggregates over
 runs: IQM with a 95% stratified-bootstrap CI (`rlax_lander.stats`), seeds solved (score >=
-200), and the Q-value trace (mean Q of the sampled batch) that shows divergence.
+200), and the per-chunk Q-value traces (`metrics.CHUNK_METRICS` q_mean and q_abs_max) that show
+divergence.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 EVAL_SEED = 10_000
+NUM_CHUNKS = 20  # chunks per run: the resolution of the Q and loss traces
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -35,11 +38,13 @@ if str(ROOT) not in sys.path:
 STUDY_BASE = dict(learning_starts=6_400, epsilon_decay_steps=50_000)
 
 
-def study_base(total_timesteps: int):
-    """`DQNConfig.lunar_lander` with `STUDY_BASE` and the study's budget."""
+def study_base(total_timesteps: int, **overrides):
+    """`DQNConfig.lunar_lander` with `STUDY_BASE`, the study's budget and `overrides` (applied
+    together: the config checks the budget against `learning_starts`)."""
     from rlax_lander.dqn.config import DQNConfig
 
-    return DQNConfig.lunar_lander(total_timesteps=total_timesteps, **STUDY_BASE)
+    return DQNConfig.lunar_lander(total_timesteps=total_timesteps,
+                                  **{**STUDY_BASE, **overrides})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,43 +56,53 @@ class Variant:
     hparams: tuple = ()  # ((field, value), ...)
 
 
-def run_variants(variants, num_seeds: int, seed: int = 0, devices=None, log=print) -> dict:
-    """Train every variant x seed; returns {name: {"params", "metrics", "config", ...}} with
-    leaves [S, ...] (numpy). One compile per distinct config."""
+def run_variants(variants, num_seeds: int, seed: int = 0, devices=None, log=print,
+                 num_chunks: int = NUM_CHUNKS) -> dict:
+    """Train every variant x seed through `runner.run_chunks`; one compile per distinct config.
+
+    Returns {name: {"params", "metrics", "episodes", "env_steps", "diverged_at", "config",
+    "hparams", "timing"}}: params leaves [S, ...] (numpy); metrics {name: [S, K]} the
+    `metrics.CHUNK_METRICS` of the K chunks; episodes the finished training episodes as rows
+    ({"seed" 0..S-1, "env_step", "env_index", "return"}); env_steps per seed; diverged_at [S]
+    (-1: never non-finite).
+    """
     import jax
     import jax.numpy as jnp
 
-    from rlax_lander import parallel
-    from rlax_lander.dqn.train import make_train
+    from rlax_lander import algos, parallel, runner
     from rlax_lander.env.registry import make as make_env
 
     groups: dict = {}
     for v in variants:
         groups.setdefault(v.config, []).append(v)
-    keys1 = jax.random.split(jax.random.key(seed), num_seeds)
+    keys1 = parallel.seed_keys(seed, num_seeds)
     out = {}
     for config, vs in groups.items():
         env, env_params = make_env(config.env_id)
-        train = make_train(config, env, env_params)
+        stages = algos.algo_of(config).make_stages(config, env, env_params, num_chunks)
         base = config.hparams()
-        hps = []
-        for v in vs:
-            hp = base.replace(**{k: jnp.asarray(x, jnp.float32) for k, x in v.hparams})
-            hps.append(jax.tree.map(lambda x: jnp.broadcast_to(x, (num_seeds,)), hp))
-        hp = jax.tree.map(lambda *xs: jnp.concatenate(xs), *hps)
+        hps = [jax.tree.map(lambda x: np.full((num_seeds,), x, np.float32),
+                            base.replace(**dict(v.hparams))) for v in vs]
+        hp = jax.tree.map(lambda *xs: np.concatenate(xs), *hps)
         keys = jnp.concatenate([keys1] * len(vs))
         log(f"  compile + run {len(vs)} variant(s) x {num_seeds} seeds "
             f"({', '.join(v.name for v in vs)})", flush=True)
-        st: dict = {}
-        res = parallel.run_cells(train, keys, hp, devices=devices, stats=st)
-        log(f"    compile {st['compile_s']:.0f}s, run {st['run_s']:.0f}s", flush=True)
+        res = runner.run_chunks(stages, keys, hp, devices=devices)
+        log(f"    compile {res.compile_s:.0f}s, run {res.train_s:.0f}s", flush=True)
+        rows = res.episodes
         for i, v in enumerate(vs):
             sl = slice(i * num_seeds, (i + 1) * num_seeds)
-            out[v.name] = {"params": jax.tree.map(lambda x: x[sl], res.params),
-                           "metrics": jax.tree.map(lambda x: x[sl], res.metrics),
+            mine = (rows["seed"] >= sl.start) & (rows["seed"] < sl.stop)
+            episodes = {k: x[mine] for k, x in rows.items()}
+            episodes["seed"] = (episodes["seed"] - sl.start).astype(rows["seed"].dtype)
+            out[v.name] = {"params": jax.tree.map(lambda x, sl=sl: x[sl], res.params),
+                           "metrics": {k: x[sl] for k, x in res.chunks.items()},
+                           "episodes": episodes, "env_steps": res.env_steps,
+                           "diverged_at": res.diverged_at[sl],
                            "config": config, "hparams": dict(v.hparams),
-                           "timing": {"compile_s": st["compile_s"], "run_s": st["run_s"],
-                                      "cells_in_compile": len(vs) * num_seeds}}
+                           "timing": {"compile_s": res.compile_s, "run_s": res.train_s,
+                                      "cells_in_compile": len(vs) * num_seeds,
+                                      "layout": res.layout}}
     return out
 
 
@@ -109,15 +124,15 @@ def box2d_scores(runs: dict, episodes: int, eval_seed: int = EVAL_SEED, max_step
 
 
 def curves(runs: dict, num_bins: int = 40) -> dict:
-    """{name: (bin centres [B], training-episode return per seed [S, B])} (NaN-free: empty
-    bins take the previous bin's value)."""
-    from rlax_lander.dqn.run import learning_curve
+    """{name: (bin centres [B], training-episode return per seed [S, B])} from each run's
+    episode rows (`plots.bin_episodes`; NaN-free: empty bins take the previous bin's value,
+    leading empty bins -200)."""
+    from rlax_lander.plots import bin_episodes
 
     out = {}
     for name, r in runs.items():
-        m = r["metrics"]
-        x, c = learning_curve(m["env_step"][0], m["episode_return"], m["episode_done"],
-                              num_bins)
+        num_seeds = np.shape(r["metrics"]["env_step"])[0]
+        x, c = bin_episodes(r["episodes"], num_seeds, r["env_steps"], num_bins)
         for b in range(1, c.shape[1]):
             c[:, b] = np.where(np.isnan(c[:, b]), c[:, b - 1], c[:, b])
         out[name] = (x, np.nan_to_num(c, nan=-200.0))
@@ -126,7 +141,10 @@ def curves(runs: dict, num_bins: int = 40) -> dict:
 
 def summarise(runs: dict, reps: int = 2000) -> dict:
     """Per variant: per-seed scores, IQM + 95% CI, mean, success rates, seeds solved, Q/loss
-    traces; all computed from the runs' returns and metrics."""
+    traces; all computed from the runs' returns and per-chunk metrics [S, K]:
+    final_q_mean / final_loss: mean over the last 10% of chunks; max_abs_q_mean_per_seed:
+    largest |chunk-mean Q| of each seed; peak_abs_q_per_seed: largest |Q(s, a)| of any update
+    sample of each seed."""
     from rlax_lander import stats
     from rlax_lander.episode_stats import LANDED
 
@@ -134,7 +152,8 @@ def summarise(runs: dict, reps: int = 2000) -> dict:
     for name, r in runs.items():
         scores = r["returns"].mean(1)  # [S] one score per run
         ci = stats.stratified_bootstrap_ci(scores, stats.iqm, reps=reps, seed=0)
-        q = np.asarray(r["metrics"]["q_mean"])  # [S, I]
+        q = np.asarray(r["metrics"]["q_mean"])  # [S, K] per chunk
+        q_abs = np.asarray(r["metrics"]["q_abs_max"])  # [S, K] per chunk
         loss = np.asarray(r["metrics"]["loss"])
         tail = max(1, q.shape[1] // 10)
         table[name] = {
@@ -147,6 +166,7 @@ def summarise(runs: dict, reps: int = 2000) -> dict:
             "landed_rate": float(np.mean(r["outcomes"] == LANDED)),
             "final_q_mean": float(q[:, -tail:].mean()),
             "max_abs_q_mean_per_seed": np.abs(q).max(1).tolist(),
+            "peak_abs_q_per_seed": q_abs.max(1).tolist(),
             "final_loss": float(loss[:, -tail:].mean()),
         }
     return table
@@ -219,11 +239,31 @@ def markdown(stem: str, title: str, table: dict, meta: dict, finding: str) -> st
               f"{meta['eval_episodes']} Box2D LunarLander-v3 episodes (reset seeds "
               f"{meta['eval_seed']}..{meta['eval_seed'] + meta['eval_episodes'] - 1}, the same "
               "for every run). IQM and CIs: `rlax_lander.stats` (2000 stratified-bootstrap "
-              "resamples over seeds). Q mean: batch-mean Q of the online net over the last 10% of "
-              "updates, and the largest |batch-mean Q| seen in a run; LunarLander returns lie "
+              "resamples over seeds). " + _q_definition(meta) + " LunarLander returns lie "
               "within a few hundred, so Q values in the thousands mean the bootstrapped "
               "targets diverged.", ""]
     return "\n".join(lines)
+
+
+def _chunks_per_run(runs: dict):
+    """K, the chunks a run was cut into (fewer than `NUM_CHUNKS` for runs with fewer training
+    iterations); a sorted list if the arms differ."""
+    ks = sorted({int(np.shape(r["metrics"]["q_mean"])[1]) for r in runs.values()})
+    return ks[0] if len(ks) == 1 else ks
+
+
+def _q_definition(meta: dict) -> str:
+    """What the Q columns mean: per-chunk traces (`meta["num_chunks"]`), or, for results saved
+    before the chunked runner, per-update traces."""
+    k = meta.get("num_chunks")
+    if k is None:
+        return ("Q mean: batch-mean Q of the online net over the last 10% of updates, and the "
+                "largest |batch-mean Q| seen in a run;")
+    k = k if isinstance(k, int) else "/".join(map(str, k))
+    return (f"Q mean: mean Q(s, a) of the update batches per chunk ({k} equal chunks per run), "
+            "averaged over the last 10% of chunks, and the largest |chunk-mean Q| seen in a run "
+            "(the JSON also has each seed's largest |Q(s, a)| of any update sample, "
+            "`peak_abs_q_per_seed`);")
 
 
 def fmt(t: dict) -> str:
@@ -266,16 +306,15 @@ def study_main(argv, *, stem: str, title: str, script: str, make_variants, findi
         (Path(args.out_dir) / f"{stem}.md").write_text(md)
         return 0
     t0 = time.time()
-    base = study_base(args.total_timesteps)
-    if args.learning_starts is not None:
-        base = base.replace(learning_starts=args.learning_starts)
+    overrides = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
+    base = study_base(args.total_timesteps, **overrides)
     vs = make_variants(base)
     if args.only:
         keep = [s.strip() for s in args.only.split(",")]
         vs = [v for v in vs if v.name in keep]
         if not vs:
             raise SystemExit(f"--only matched no arm; arms: {[v.name for v in make_variants(base)]}")
-    runs = run_variants(vs, args.seeds, args.seed)
+    runs = run_variants(vs, args.seeds, args.seed, num_chunks=NUM_CHUNKS)
     box2d_scores(runs, args.episodes, max_steps=args.eval_max_steps)
     table = summarise(runs)
     xla = os.environ.get("XLA_FLAGS")
@@ -286,7 +325,8 @@ def study_main(argv, *, stem: str, title: str, script: str, make_variants, findi
             "budget": f"{args.total_timesteps:,} env steps per seed (otherwise "
                       f"DQNConfig.lunar_lander with experiments/common.py STUDY_BASE), final "
                       f"greedy policy scored on {args.episodes} Box2D episodes",
-            "base_config": base.to_dict(), "wall_s": None}
+            "base_config": base.to_dict(), "num_chunks": _chunks_per_run(runs),
+            "wall_s": None}
     if arm_diffs:
         b = base.to_dict()
         meta["arms"] = {v.name: {k: x for k, x in v.config.to_dict().items() if x != b[k]}

@@ -8,6 +8,7 @@ and the studies look algorithms up here, so a new one is one entry in `ALGORITHM
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 from rlax_lander.dqn import config as dqn_config
 
@@ -46,8 +47,6 @@ class Algorithm:
         return self.presets[name]()
 
     def module(self):
-        import importlib
-
         return importlib.import_module(self.stages_module)
 
     def make_stages(self, config, env, env_params, num_chunks: int = 20):

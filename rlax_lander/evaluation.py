@@ -28,7 +28,7 @@ from rlax_lander import rundir
 from rlax_lander.dqn.evaluate import make_evaluate
 from rlax_lander.env.ids import success_return
 from rlax_lander.env.registry import make
-from rlax_lander.env.render import render_frame
+from rlax_lander.env.render import render_frame, save_gif
 from rlax_lander.episode_stats import LANDED, OUTCOMES
 from rlax_lander.interop.box2d import OBS_DIM, _classify, _make_env
 from rlax_lander.policy import load_params
@@ -158,8 +158,6 @@ def greedy_episode_gif(network, params_one, path, *, seed_index: int, episode_se
     frame carries a caption (seed, episode, return so far, outcome at the end).
     Returns {"seed_index", "episode_seed", "return", "steps", "outcome"}.
     """
-    from rlax_lander.env.render import save_gif
-
     env, env_params = make("LunarLander-v3")
     reset = jax.jit(env.reset_env)
     step = jax.jit(env.step_env)

@@ -12,13 +12,17 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import numpy as np
+
+from rlax_lander.metrics import CHUNK_NAMES
+
 
 class TensorBoardLogger:
     """Writes scalars to TensorBoard event files under ``logdir`` (tensorboardX)."""
 
     def __init__(self, logdir):
         try:
-            from tensorboardX import SummaryWriter
+            from tensorboardX import SummaryWriter  # optional: the 'log' extra
         except ImportError as err:
             raise ValueError(
                 "--tensorboard needs the tensorboardX package: install the 'log' extra "
@@ -74,10 +78,6 @@ def log_chunk(loggers, report) -> None:
     seed (`seed{i}/name`) and its mean over seeds (`mean/name`), at the chunk's env step."""
     if not loggers:
         return
-    import numpy as np
-
-    from rlax_lander.metrics import CHUNK_NAMES
-
     m = report.metrics
     step = int(np.max(m["env_step"]))
     scalars = {}

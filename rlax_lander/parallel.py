@@ -198,7 +198,14 @@ def to_host(tree):
     """Every leaf as a full numpy array on every process."""
     if all(getattr(x, "is_fully_addressable", True) for x in jax.tree.leaves(tree)):
         return jax.tree.map(lambda x: x if is_key(x) else np.asarray(x), tree)
-    return multihost_utils.process_allgather(tree, tiled=True)
+
+    def gather(x):
+        if is_key(x):
+            raw = multihost_utils.process_allgather(jax.random.key_data(x), tiled=True)
+            return jax.random.wrap_key_data(np.asarray(raw), impl=jax.random.key_impl(x))
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.tree.map(gather, tree)
 
 
 def run_cells(fn: Callable, keys, hparams, devices=None, *, stats: dict | None = None):

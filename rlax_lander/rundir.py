@@ -18,10 +18,12 @@ the old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
+from flax import serialization
 
 from rlax_lander import algos
 from rlax_lander import checkpoint as ckpt
@@ -59,13 +61,10 @@ def remove_orphan_temps(out) -> list[str]:
     return removed
 
 
-def prepare(out, *, resume: bool = False, overwrite: bool = False) -> None:
-    """Make `out` ready before anything is compiled.
-
-    A fresh run needs `out` absent or empty; `overwrite` clears the files a previous run wrote
-    there (and only those); `resume` needs an existing run dir with a checkpoint. Orphan temp
-    files of a killed write are removed. ValueError names `out` and what to do.
-    """
+def check(out, *, resume: bool = False, overwrite: bool = False) -> None:
+    """Check `out` before anything is compiled or written: a fresh run needs `out` absent or
+    empty (or `overwrite`); `resume` needs a run dir with a checkpoint. ValueError names
+    `out` and what to do. Changes nothing."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out={str(out)!r} exists and is not a directory")
@@ -75,25 +74,33 @@ def prepare(out, *, resume: bool = False, overwrite: bool = False) -> None:
         if not (out / CHECKPOINT_FILE).is_file():
             raise ValueError(f"cannot resume {out}: {CHECKPOINT_FILE} is missing (a run writes it "
                              "every checkpoint_every chunks and when it is interrupted)")
-        remove_orphan_temps(out)
         return
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise ValueError(f"out={str(out)!r} is not empty (a previous run?); resume it, or "
-                             "allow overwriting, or choose another directory")
-        for p in _run_files(out):
-            if p.is_dir():
-                shutil.rmtree(p)
-            else:
-                p.unlink(missing_ok=True)
-        remove_orphan_temps(out)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"out={str(out)!r} is not empty (a previous run?); resume it, or "
+                         "allow overwriting, or choose another directory")
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not os.access(ancestor, os.W_OK):
+        raise ValueError(f"out={str(out)!r} is not writable ({ancestor} is read-only)")
+
+
+def create(out, *, overwrite: bool = False) -> None:
+    """Make `out` ready for a fresh run (after `check` passed and just before the first
+    write): with `overwrite`, delete the files an earlier run wrote there (and only those);
+    remove orphan temp files of killed writes."""
+    out = Path(out)
     try:
+        if overwrite and out.is_dir():
+            for p in _run_files(out):
+                if p.is_dir():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_probe.tmp"
-        probe.write_bytes(b"")
-        probe.unlink()
+        remove_orphan_temps(out)
     except OSError as err:
-        raise ValueError(f"out={str(out)!r} is not writable: {err.strerror or err}") from None
+        raise ValueError(f"cannot write {out}: {err.strerror or err}") from None
 
 
 def write_bytes(path, data: bytes) -> None:
@@ -128,8 +135,6 @@ def read_config(run_dir) -> tuple:
 
 def write_params_one(out, index: int, params) -> None:
     """Cell `index`'s params (a numpy pytree) into `out`."""
-    from flax import serialization
-
     write_bytes(Path(out) / params_file(index), serialization.to_bytes(params))
 
 

@@ -27,18 +27,17 @@ def measure_python_loop(config, vector_steps: int = 400, warmup: int = 20, seed:
     from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
     from rlax_lander.dqn import exploration, losses, replay, targets
-    from rlax_lander.dqn.train import _make_optimizer, build_network
+    from rlax_lander.dqn.train import build_network, make_optimizer
 
     n = config.num_envs
     envs = SyncVectorEnv([lambda: gymnasium.make("LunarLander-v3") for _ in range(n)],
                          autoreset_mode=AutoresetMode.SAME_STEP)
     net = build_network(config, 4)
     hp = config.hparams()
-    make_opt = _make_optimizer(config.max_grad_norm)
     key = jax.random.key(seed)
     key, k_net = jax.random.split(key)
     params = net.init(k_net, jnp.zeros((8,)))
-    opt = make_opt(learning_rate=hp.learning_rate)
+    opt = optax.chain(make_optimizer(config.max_grad_norm), optax.scale(-hp.learning_rate))
     opt_state = opt.init(params)
     buf = replay.init(config.buffer_size, (8,))
 

@@ -99,14 +99,14 @@ fn = jax.jit(train).lower(keys, hp).compile()
 t1 = time.perf_counter()
 r = jax.block_until_ready(fn(keys, hp))
 t2 = time.perf_counter()
+env_steps = seeds * int(r.metrics["env_step"][0, -1])  # per seed: prefill + whole chunks
 net = dqn.build_network(cfg, 4)
 ret, _, _ = box2d_paired(net, r.params, 100, 0)
 t3 = time.perf_counter()
 means = ret.mean(1)
 print(json.dumps({"seeds": seeds, "compile_s": t1 - t0, "train_s": t2 - t1,
                   "startup_s": t0 - t_start, "box2d_eval_s": t3 - t2,
-                  "env_steps": seeds * cfg.total_timesteps,
-                  "env_steps_per_s": seeds * cfg.total_timesteps / (t2 - t1),
+                  "env_steps": env_steps, "env_steps_per_s": env_steps / (t2 - t1),
                   "box2d_mean_per_seed": means.tolist(),
                   "solved": bool(np.all(means >= 200)),
                   "seeds_solved": int(np.sum(means >= 200)),

@@ -1,5 +1,6 @@
 """Checkpoints: file format errors, and a SIGKILLed `train` resumed to a bit-identical result."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,12 +15,13 @@ import pytest
 
 from rlax_lander import checkpoint as ckpt
 from rlax_lander import cli
-from rlax_lander.dqn.resumable import CHECKPOINT_FILE, segment_bounds
+from rlax_lander.rundir import CHECKPOINT_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGS = ["--env", "CartPole-v1", "--seeds", "2", "--total-timesteps", "2000",
-         "--learning-starts", "200", "--hidden-sizes", "16", "16", "--buffer-size", "1000",
-         "--eval-episodes", "2", "--checkpoint-every", "1", "--progress", "False"]
+         "--learning-starts", "200", "--hidden-sizes", "16,16", "--buffer-size", "1000",
+         "--eval-episodes", "2", "--checkpoint-every", "1", "--progress", "false",
+         "--cpu-devices", "1"]
 
 
 def _state():
@@ -70,13 +72,6 @@ def test_corrupt_and_mismatched_checkpoints_name_file_and_problem(tmp_path):
     assert path.read_bytes() == raw  # reading never modifies the file
 
 
-def test_segment_bounds():
-    assert segment_bounds(21, 0) == [(0, 21)]
-    assert segment_bounds(21, 10) == [(0, 11), (11, 21)]
-    assert segment_bounds(22, 10, start=11) == [(11, 21), (21, 22)]
-    assert segment_bounds(21, 5, start=21) == []
-
-
 def _wait_and_kill(proc, ckpt_path, timeout=240.0):
     t0 = time.time()
     while not ckpt_path.exists():
@@ -99,13 +94,13 @@ def test_sigkilled_run_resumes_bit_identical(tmp_path, capsys):
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / "params_seed0.msgpack").exists()  # killed mid-way
     meta = ckpt.read_meta(killed / CHECKPOINT_FILE)
-    assert 2 <= meta["next_unit"] < meta["num_units"]
+    assert 1 <= meta["next_chunk"] < meta["num_chunks"]
 
     assert cli.main(["train", "--resume", str(killed)]) == 0
     assert "resuming" in capsys.readouterr().out
     ref = tmp_path / "ref"
     assert cli.main(["train", *FLAGS, "--out", str(ref)]) == 0
-    for name in ("params_seed0.msgpack", "params_seed1.msgpack", "metrics.csv",
+    for name in ("params_seed0.msgpack", "params_seed1.msgpack", "metrics.csv", "chunks.csv",
                  CHECKPOINT_FILE):
         assert (killed / name).read_bytes() == (ref / name).read_bytes(), name
     assert len((ref / "metrics.csv").read_text().splitlines()) > 10
@@ -114,17 +109,44 @@ def test_sigkilled_run_resumes_bit_identical(tmp_path, capsys):
     good = (ref / CHECKPOINT_FILE).read_bytes()
     capsys.readouterr()
     assert cli.main(["train", *FLAGS, "--out", str(ref)]) == 2  # non-empty, no --resume
-    assert "--overwrite" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # tyro reports the ValueError of the config flag
-        cli.main(["train", "--resume", str(ref), "--gamma", "1.5"])
+    assert "not empty" in capsys.readouterr().err
     assert cli.main(["train", "--resume", str(ref), "--gamma", "0.9"]) == 2
+    assert "--gamma cannot change a resumed run" in capsys.readouterr().err
+    assert (ref / CHECKPOINT_FILE).read_bytes() == good
+    # a checkpoint copied in from another config is refused
+    meta_json = json.loads((killed / "config.json").read_text())
+    meta_json["config"]["gamma"] = 0.9
+    (killed / "config.json").write_text(json.dumps(meta_json))
+    assert cli.main(["train", "--resume", str(killed)]) == 2
     err = capsys.readouterr().err
     assert "checkpoint.msgpack" in err and "config.gamma" in err
-    assert cli.main(["train", "--resume", str(ref), "--hidden-sizes", "8"]) == 2
-    assert "hidden_sizes" in capsys.readouterr().err
-    assert (ref / CHECKPOINT_FILE).read_bytes() == good
     (killed / CHECKPOINT_FILE).write_bytes(good[: len(good) - 100])
     assert cli.main(["train", "--resume", str(killed)]) == 2
     assert "truncated or corrupt" in capsys.readouterr().err
     assert cli.main(["train", "--resume", str(tmp_path / "nothing")]) == 2
-    assert "missing" in capsys.readouterr().err
+    assert "cannot resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_stops_after_the_chunk_with_a_checkpoint(tmp_path, sig, code):
+    out = tmp_path / "run"
+    flags = [*FLAGS[:5], "200000", *FLAGS[6:]]
+    flags[flags.index("--checkpoint-every") + 1] = "0"
+    flags[flags.index("--progress") + 1] = "true"
+    proc = subprocess.Popen([sys.executable, "-m", "rlax_lander", "train", *flags, "--out",
+                             str(out)], cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "[  1/20]" in line:
+            proc.send_signal(sig)
+            break
+    rest = proc.communicate(timeout=300)[0]
+    text = "".join(lines) + rest
+    assert proc.returncode == code, text[-2000:]
+    assert f"continue with: python -m rlax_lander train --resume {out}" in text
+    assert "Traceback" not in text
+    meta = ckpt.read_meta(out / CHECKPOINT_FILE)
+    assert 1 <= meta["next_chunk"] < 20
+    assert not (out / "params_seed0.msgpack").exists()

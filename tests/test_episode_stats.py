@@ -28,8 +28,9 @@ def test_int_codes_and_names_agree():
     names = np.array(["out", "crash", "landed", "truncated", "crash"])
     codes = es.outcome_codes(names)
     np.testing.assert_array_equal(codes, [es.OUT, es.CRASH, es.LANDED, es.TRUNCATED, es.CRASH])
-    r, l = np.arange(5.0), np.ones(5)
-    assert es.summarize_episodes(r, l, names, reps=50) == es.summarize_episodes(r, l, codes, reps=50)
+    r, lengths = np.arange(5.0), np.ones(5)
+    assert es.summarize_episodes(r, lengths, names, reps=50) == es.summarize_episodes(
+        r, lengths, codes, reps=50)
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,9 @@ def _fake_runs(rng, names=("a", "b"), seeds=4, episodes=5):
         runs[n] = {
             "returns": rng.normal(100, 80, (seeds, episodes)),
             "outcomes": rng.integers(0, 4, (seeds, episodes)),
-            "metrics": {"q_mean": rng.normal(0, 10, (seeds, 30)),
-                        "loss": rng.random((seeds, 30))},
+            "metrics": {"q_mean": rng.normal(0, 10, (seeds, 20)),
+                        "q_abs_max": rng.normal(0, 10, (seeds, 20)) ** 2,
+                        "loss": rng.random((seeds, 20))},
             "hparams": {},
         }
     return runs
@@ -51,6 +52,9 @@ def test_summarise_is_computed_from_the_runs():
         assert table[name]["success_rate"] == pytest.approx(np.mean(r["returns"] >= 200))
         assert table[name]["max_abs_q_mean_per_seed"] == pytest.approx(
             np.abs(r["metrics"]["q_mean"]).max(1).tolist())
+        assert table[name]["peak_abs_q_per_seed"] == pytest.approx(
+            r["metrics"]["q_abs_max"].max(1).tolist())
+        assert table[name]["final_q_mean"] == pytest.approx(r["metrics"]["q_mean"][:, -2:].mean())
     # changing one run's scores moves the IQM of that variant only
     before = table["a"]["iqm"], table["b"]["iqm"]
     runs["a"]["returns"][1:3] += 250.0
@@ -99,6 +103,9 @@ def _check_outputs(out_dir: Path, stem: str, arms: list[str], seeds: int = 2):
         assert t["iqm"] == pytest.approx(stats.iqm(np.array(scores)))
         assert t["iqm_ci"][0] <= t["iqm"] <= t["iqm_ci"][1]
         assert len(payload["learning_curves"][name]["env_step"]) > 0
+        assert np.all(np.isfinite(payload["learning_curves"][name]["mean_return"]))
+        assert len(t["peak_abs_q_per_seed"]) == seeds
+        assert len(t["max_abs_q_mean_per_seed"]) == seeds
     md = (out_dir / f"{stem}.md").read_text()
     assert payload["command"] in md and "**Finding**" in md
     for name in arms:
@@ -151,11 +158,12 @@ def _fake_run_dir(path: Path, seeds: int = 2) -> DQNConfig:
     from flax import serialization
 
     from rlax_lander.dqn.train import build_network
-    from rlax_lander.policy import CONFIG_FILE, params_file
+    from rlax_lander.rundir import CONFIG_FILE, params_file
 
     config = DQNConfig.lunar_lander(hidden_sizes=(16, 16))
     path.mkdir(parents=True, exist_ok=True)
-    (path / CONFIG_FILE).write_text(json.dumps({"dqn": config.to_dict(), "num_seeds": seeds}))
+    (path / CONFIG_FILE).write_text(json.dumps({"algo": "dqn", "config": config.to_dict(),
+                                                "num_seeds": seeds, "seed": 0}))
     net = build_network(config, 4)
     for i in range(seeds):
         p = net.init(jax.random.key(i), jnp.zeros((8,)))

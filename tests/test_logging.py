@@ -7,9 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from rlax_lander import loggers
-from rlax_lander.dqn.config import DQNConfig
-from rlax_lander.dqn.run import run_training
+from rlax_lander import cli, loggers
 
 
 def read_scalars(logdir):
@@ -69,24 +67,27 @@ def test_missing_packages_name_what_to_install(tmp_path, monkeypatch):
 def test_training_logs_to_tensorboard_and_wandb(tmp_path, monkeypatch):
     fake = FakeWandb()
     monkeypatch.setitem(sys.modules, "wandb", fake)
-    cfg = DQNConfig.cartpole(total_timesteps=1200, learning_starts=200, hidden_sizes=(8,),
-                             buffer_size=500)
     out = tmp_path / "run"
-    run_training(cfg, 1, out, eval_episodes=1, progress=False, tensorboard=True,
-                 wandb_project="lander-tests")
+    assert cli.main(["train", "--env", "CartPole-v1", "--seeds", "2", "--total-timesteps",
+                     "1200", "--learning-starts", "200", "--hidden-sizes", "8",
+                     "--buffer-size", "500", "--eval-episodes", "1", "--progress", "false",
+                     "--tensorboard", "--wandb-project", "lander-tests", "--out",
+                     str(out)]) == 0
     assert fake.inits[0]["project"] == "lander-tests"
-    assert fake.inits[0]["config"]["dqn"]["total_timesteps"] == 1200
+    assert fake.inits[0]["config"]["config"]["total_timesteps"] == 1200
     assert fake.finished == 1
     steps = [s for s, _ in fake.logs]
-    # prefill, 20 chunks of 12 iterations, the 10 remaining iterations
-    assert len(steps) == 22 and steps == sorted(steps) and steps[-1] == 1200
-    assert all(np.isfinite(d["train/loss"]) for _, d in fake.logs[1:])
-    assert "train/loss" not in fake.logs[0][1]  # the prefill does no updates
-    eps = sum(d["train/episodes"] for _, d in fake.logs)
+    assert len(steps) == 20 and steps == sorted(steps)  # one entry per chunk
+    for _, d in fake.logs:  # every declared metric, per seed and as the mean over seeds
+        for name in ("loss", "q_mean", "q_abs_max", "epsilon", "episodes", "nonfinite"):
+            assert {f"seed0/{name}", f"seed1/{name}", f"mean/{name}"} <= set(d), name
+        assert d["mean/loss"] == pytest.approx((d["seed0/loss"] + d["seed1/loss"]) / 2)
+    eps = sum(d["seed0/episodes"] + d["seed1/episodes"] for _, d in fake.logs)
     rows = (out / "metrics.csv").read_text().splitlines()[1:]
-    assert eps == len(rows) > 0  # the loggers saw every finished episode
+    prefill_rows = [r for r in rows if int(r.split(",")[1]) <= 200]
+    assert eps == len(rows) - len(prefill_rows) > 0  # every episode of the chunks
     tb = read_scalars(out / "tensorboard")
-    assert [s for s, _ in tb["train/loss"]] == steps[1:]
-    np.testing.assert_allclose([v for _, v in tb["train/loss"]],
-                               [d["train/loss"] for _, d in fake.logs[1:]], rtol=1e-6)
-    assert {"train/epsilon", "train/q_mean", "train/episodes"} <= set(tb)
+    assert [s for s, _ in tb["seed1/loss"]] == steps
+    np.testing.assert_allclose([v for _, v in tb["seed1/loss"]],
+                               [d["seed1/loss"] for _, d in fake.logs], rtol=1e-6)
+    assert {"mean/epsilon", "mean/q_mean", "seed0/episode_return"} <= set(tb)

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from rlax_lander import cli, parallel
-from rlax_lander.ablate import parse_grid
+from rlax_lander.commands.ablate import parse_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--env", "CartPole-v1", "--total-timesteps", "1800", "--learning-starts", "200",
-        "--buffer-size", "500", "--batch-size", "32", "--hidden-sizes", "16", "16",
-        "--eval-episodes", "5", "--progress", "False"]
+        "--buffer-size", "500", "--batch-size", "32", "--hidden-sizes", "16,16",
+        "--eval-episodes", "5", "--progress", "false"]
 
 
 def _env(**extra):
@@ -42,7 +42,7 @@ def test_make_grid_flattens_seeds_x_grid():
     import jax
 
     from rlax_lander.dqn import DQNConfig
-    from rlax_lander.dqn.run import seed_keys
+    from rlax_lander.parallel import seed_keys
 
     cfg = DQNConfig.cartpole()
     g = parallel.make_grid(cfg, {"learning_rate": [1e-3, 3e-4], "tau": [0.1, 1.0, 0.5]},
@@ -97,7 +97,7 @@ def test_run_cells_single_device_matches_vmap_and_checks_shapes():
         parallel.run_cells(fn, keys, {"a": jnp.zeros(5), "b": jnp.zeros(4)})
     with pytest.raises(ValueError, match="keys has 5 cells"):
         parallel.run_cells(fn, keys, {"a": jnp.zeros(4)})
-    with pytest.raises(ValueError, match="--devices=.*out of range"):
+    with pytest.raises(ValueError, match="devices=.*out of range"):
         parallel.resolve_devices(len(jax.devices()) + 1)
 
 
@@ -120,8 +120,8 @@ out = {}
 s16 = {}
 r16 = parallel.run_cells(train, grid.keys, grid.hparams, stats=s16)
 out["diff16"] = maxdiff(r16.params, ref_p)
-out["returns_equal16"] = bool(np.array_equal(r16.metrics["episode_return"],
-                                             np.asarray(ref.metrics["episode_return"])))
+out["returns_equal16"] = bool(np.array_equal(r16.metrics["episode_end_return"],
+                                             np.asarray(ref.metrics["episode_end_return"])))
 out["stats16"] = s16
 sub = lambda t: jax.tree.map(lambda x: x[:6], t)
 s6 = {}
@@ -191,37 +191,38 @@ def test_two_processes_match_one_process_and_only_process_0_writes(tmp_path):
     assert (tmp_path / "p0" / "cells.csv").is_file()
     assert not (tmp_path / "p1").exists()  # only process 0 writes
     meta = json.loads((tmp_path / "p0" / "config.json").read_text())
-    assert meta["num_processes"] == 2 and meta["num_devices"] == 4 and meta["num_cells"] == 6
+    assert meta["layout"]["processes"] == 2 and meta["layout"]["devices"] == 4
+    assert meta["num_cells"] == 6
     multi_cells = _read_cells(tmp_path / "p0" / "cells.csv")
     single_cells = _read_cells(tmp_path / "single" / "cells.csv")
     assert len(multi_cells) == 6
     for a, b in zip(multi_cells, single_cells):
         for k in ("cell", "grid_index", "seed_index", "learning_rate", "episodes"):
             assert a[k] == b[k], k
-        for k in ("final_greedy_return", "final_train_return"):
+        for k in ("greedy_return", "final_train_return"):
             assert float(a[k]) == pytest.approx(float(b[k]), abs=1e-3), k
-    pm = _read_params(tmp_path / "p0" / "params_cells.msgpack")
-    ps = _read_params(tmp_path / "single" / "params_cells.msgpack")
-    assert pm[0].shape[0] == 6
-    for a, b in zip(pm, ps):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    for i in range(6):
+        pm = _read_params(tmp_path / "p0" / f"params_seed{i}.msgpack")
+        ps = _read_params(tmp_path / "single" / f"params_seed{i}.msgpack")
+        for a, b in zip(pm, ps):
+            np.testing.assert_allclose(a, b, atol=1e-6)
     assert (tmp_path / "p0" / "metrics.csv").read_text() == \
         (tmp_path / "single" / "metrics.csv").read_text()
 
 
 # ------------------------------------------------------------------ bad input
 def test_bad_process_flags_are_clean_errors(capsys):
-    with pytest.raises(ValueError, match=r"--num-processes=0 is out of range; allowed: >= 1"):
+    with pytest.raises(ValueError, match=r"num_processes=0 is out of range; allowed: >= 1"):
         parallel.check_distributed_flags("127.0.0.1:1234", 0, 0)
-    with pytest.raises(ValueError, match=r"--process-id=2 is out of range; allowed: 0\.\.1"):
+    with pytest.raises(ValueError, match=r"process_id=2 is out of range; allowed: 0\.\.1"):
         parallel.check_distributed_flags("127.0.0.1:1234", 2, 2)
-    with pytest.raises(ValueError, match=r"--process-id=-1 is out of range"):
+    with pytest.raises(ValueError, match=r"process_id=-1 is out of range"):
         parallel.check_distributed_flags("127.0.0.1:1234", 2, -1)
-    with pytest.raises(ValueError, match="--coordinator.*HOST:PORT"):
+    with pytest.raises(ValueError, match="coordinator.*HOST:PORT"):
         parallel.check_distributed_flags("localhost", 2, 0)
-    with pytest.raises(ValueError, match="--coordinator.*HOST:PORT"):
+    with pytest.raises(ValueError, match="coordinator.*HOST:PORT"):
         parallel.check_distributed_flags("localhost:99999", 2, 0)
-    with pytest.raises(ValueError, match="--process-id missing"):
+    with pytest.raises(ValueError, match="process_id missing"):
         parallel.check_distributed_flags("127.0.0.1:1234", 2, None)
     parallel.check_distributed_flags(None, None, None)  # single process: fine
     # through the CLI: exit code 2 and the flag named, before any JAX work
@@ -255,7 +256,7 @@ def test_unreachable_coordinator_fails_within_the_timeout(tmp_path):
                           capture_output=True, text=True, timeout=60, cwd=ROOT, env=_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")][-1][6:])
-    assert f"--coordinator 127.0.0.1:{port} is unreachable" in r["worker"]
+    assert f"coordinator 127.0.0.1:{port} is unreachable" in r["worker"]
     assert "cannot bind" in r["coordinator"]  # 192.0.2.1 (TEST-NET) is not this host
     # the CLI: exit code 1, one clear line, nothing written
     proc = subprocess.run([sys.executable, "-m", "rlax_lander", "ablate", *TINY,
@@ -267,3 +268,25 @@ def test_unreachable_coordinator_fails_within_the_timeout(tmp_path):
     assert "error: --coordinator" in proc.stderr and "unreachable" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+TRAIN_2DEV = ["train", *TINY, "--seeds", "3", "--cpu-devices", "2"]
+
+
+def test_train_shards_over_two_cpu_devices_bit_identically(tmp_path):
+    """`train --cpu-devices 2` shards 3 seeds (padded to 4) over two XLA CPU devices, says so
+    in config.json and summary.json, and the same command gives the same bits twice."""
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "rlax_lander", *TRAIN_2DEV, "--out",
+                               str(out)], capture_output=True, text=True, timeout=400,
+                              cwd=tmp_path, env=_env())
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "sharded over 2 cpu device(s)" in proc.stdout
+        runs.append(out)
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert summary["layout"]["devices"] == 2 and summary["layout"]["padded_cells"] == 4
+    assert json.loads((runs[0] / "config.json").read_text())["layout"]["devices"] == 2
+    for name in ("params_seed0.msgpack", "params_seed2.msgpack", "metrics.csv", "chunks.csv"):
+        assert (runs[0] / name).read_bytes() == (runs[1] / name).read_bytes(), name

@@ -21,11 +21,14 @@ import shlex
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 
-from rlax_lander import rundir, stats
+from rlax_lander import algos, loggers, parallel, plots, rundir, runner, stats
 from rlax_lander.commands import common, reports
 from rlax_lander.commands import train as train_command
+from rlax_lander.env.ids import success_return
+from rlax_lander.env.registry import make
 
 
 def parse_grid(items) -> dict[str, list[float]]:
@@ -50,7 +53,7 @@ def parse_grid(items) -> dict[str, list[float]]:
 
 def build_parser():
     parser = train_command.build_parser("python -m rlax_lander ablate", "runs/ablate")
-    parser.description = __doc__
+    parser.description = __doc__ + "\n" + train_command.DESCRIPTION
     parser.add_argument("--grid", nargs="*", default=[], metavar="NAME=V1,V2",
                         help="hyperparameter values to cross (vmappable fields only)")
     dist = parser.add_argument_group("several processes")
@@ -101,22 +104,23 @@ def grid_points(cells, grid_spec, greedy) -> list[dict]:
 
 def main(argv: list[str]) -> int:
     """Entry of `python -m rlax_lander ablate`."""
-    import jax
-
-    from rlax_lander import algos, loggers, parallel, plots, runner
-    from rlax_lander.env.ids import success_return
-    from rlax_lander.env.registry import make
-
     opts = build_parser().parse_args(argv)
     common.check_run_options(opts)
-    parallel.check_distributed_flags(opts.coordinator, opts.num_processes, opts.process_id)
+    dist_flags = ("coordinator", "num_processes", "process_id", "timeout_s", "auto")
+    try:
+        parallel.check_distributed_flags(opts.coordinator, opts.num_processes, opts.process_id)
+    except ValueError as err:
+        raise common.with_flags(err, dist_flags) from None
+    if opts.distributed_auto and opts.coordinator is not None:
+        raise ValueError("--distributed-auto and --coordinator exclude each other")
     grid_spec = parse_grid(opts.grid)
     resume = opts.resume is not None
     if resume:
         config, meta = rundir.read_config(opts.resume)
         grid_spec, opts.seeds, opts.seed = meta["grid"], meta["num_seeds"], meta["seed"]
         out, algo, source = Path(opts.resume), algos.algo_of(config), "resumed run"
-        rundir.prepare(out, resume=True)
+        rundir.check(out, resume=True)
+        rundir.remove_orphan_temps(out)
     else:
         overrides = {k: v for k, v in vars(opts).items() if k not in common.RUN_FLAGS + (
             "algo", "env", "preset", "resume", "grid", "coordinator", "num_processes",
@@ -125,10 +129,15 @@ def main(argv: list[str]) -> int:
         config, source = common.resolve_config(algo, opts.env, opts.preset, overrides)
         out = Path(opts.out)
         parallel.make_grid(config, grid_spec, opts.seeds, opts.seed)  # validates the grid
-        rundir.prepare(out, overwrite=opts.overwrite)
+        rundir.check(out, overwrite=opts.overwrite)
     common.start_up(opts.cpu_devices)
-    parallel.init_distributed(opts.coordinator, opts.num_processes, opts.process_id,
-                              auto=opts.distributed_auto, timeout_s=opts.init_timeout)
+    try:
+        parallel.init_distributed(opts.coordinator, opts.num_processes, opts.process_id,
+                                  auto=opts.distributed_auto, timeout_s=opts.init_timeout)
+    except parallel.DistributedInitError as err:
+        print(f"error: {common.with_flags(err, ('coordinator',))} (--init-timeout "
+              f"{opts.init_timeout:g}s)", file=sys.stderr)
+        return 1
     main_process = parallel.is_main_process()
     devices = parallel.resolve_devices(opts.devices)
     grid = parallel.make_grid(config, grid_spec, opts.seeds, opts.seed)
@@ -143,6 +152,7 @@ def main(argv: list[str]) -> int:
             + shlex.join(argv), "layout": {"devices": len(devices), "processes":
                                            jax.process_count()}}
     if main_process and not resume:
+        rundir.create(out, overwrite=opts.overwrite)
         rundir.write_config(out, meta)
     if main_process:
         print(f"ablate {algo.name} on {config.env_id} ({source}): {n} cells "

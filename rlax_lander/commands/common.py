@@ -9,10 +9,15 @@ import contextlib
 import dataclasses
 import math
 import os
+import re
 import signal
 import sys
 import time
 import typing
+
+import jax
+import numpy as np
+from jax._src import xla_bridge
 
 from rlax_lander import algos
 from rlax_lander.env.ids import ENV_IDS
@@ -29,6 +34,12 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, exit_on_error=False, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):
+        try:
+            return super().parse_known_args(args, namespace)
+        except argparse.ArgumentError as err:
+            raise ValueError(f"{self.prog}: {err}") from None
+
     def error(self, message):
         raise ValueError(f"{self.prog}: {message}")
 
@@ -36,6 +47,14 @@ class Parser(argparse.ArgumentParser):
 def flag(name: str) -> str:
     """`--flag-name` of a field or parameter name."""
     return "--" + name.replace("_", "-")
+
+
+def with_flags(err: Exception, names) -> ValueError:
+    """The library's error about parameters `names`, re-worded with their flags."""
+    message = str(err)
+    for name in sorted(names, key=len, reverse=True):
+        message = re.sub(rf"(?<![\w-]){name}\b", flag(name), message)
+    return ValueError(message)
 
 
 def parse_bool(text: str) -> bool:
@@ -208,9 +227,6 @@ def start_up(cpu_devices: int | None) -> None:
     """Split the CPU into `cpu_devices` JAX devices (default one per core) before any JAX
     backend starts. If a backend already started (e.g. in a test process), an explicit
     request that differs from what exists is an error; the default keeps what exists."""
-    import jax
-    from jax._src import xla_bridge
-
     wanted = default_cpu_devices() if cpu_devices is None else int(cpu_devices)
     if xla_bridge.backends_are_initialized():
         have = len(jax.devices("cpu"))
@@ -259,8 +275,6 @@ class Progress:
         self.run_s = 0.0
 
     def __call__(self, report) -> None:
-        import numpy as np
-
         self.run_s += report.chunk_s
         if not self.enabled:
             return

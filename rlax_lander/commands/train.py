@@ -11,10 +11,12 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
+import jax
+import jax.numpy as jnp
 
-from rlax_lander import algos, rundir
-from rlax_lander.commands import common
+from rlax_lander import algos, loggers, parallel, rundir, runner
+from rlax_lander.commands import common, reports
+from rlax_lander.env.registry import make
 
 DESCRIPTION = """\
 Train an agent over several seeds (vmapped, one compile, sharded over the CPU cores or
@@ -62,10 +64,13 @@ def _resume_plan(opts, overrides: dict, argv: list[str]) -> TrainPlan:
     if "--out" in given and Path(opts.out) != out:
         raise ValueError(f"--out {opts.out} differs from --resume {opts.resume}; a run resumes "
                          "in its own directory")
-    rundir.prepare(out, resume=True)
+    rundir.check(out, resume=True)
+    rundir.remove_orphan_temps(out)
     config, meta = rundir.read_config(out)
     opts.seeds, opts.seed = int(meta["num_seeds"]), int(meta["seed"])
     opts.eval_episodes = int(meta.get("eval_episodes", opts.eval_episodes))
+    if "--checkpoint-every" not in given:
+        opts.checkpoint_every = int(meta.get("checkpoint_every", 0))
     return TrainPlan(algo=algos.algo_of(config), config=config, source="resumed run",
                      opts=opts, out=out, resume=True, meta=meta)
 
@@ -82,31 +87,17 @@ def plan(argv: list[str]) -> TrainPlan:
     algo = algos.get(opts.algo)
     config, source = common.resolve_config(algo, opts.env, opts.preset, overrides)
     out = Path(opts.out)
-    rundir.prepare(out, overwrite=opts.overwrite)
+    rundir.check(out, overwrite=opts.overwrite)
     meta = {"algo": algo.name, "config": config.to_dict(), "config_source": source,
             "num_seeds": opts.seeds, "seed": opts.seed, "eval_episodes": opts.eval_episodes,
+            "checkpoint_every": opts.checkpoint_every,
             "command": "python -m rlax_lander train " + shlex.join(argv)}
     return TrainPlan(algo=algo, config=config, source=source, opts=opts, out=out,
                      resume=False, meta=meta)
 
 
-def _report_divergence(diverged_at: np.ndarray) -> list[int]:
-    bad = [int(i) for i in np.nonzero(diverged_at >= 0)[0]]
-    for i in bad:
-        print(f"  seed {i} DIVERGED: a loss or parameter went non-finite by env step "
-              f"{int(diverged_at[i]):,}; its params are not saved", file=sys.stderr)
-    return bad
-
-
 def train(p: TrainPlan) -> int:
     """Run a planned training; returns the exit code."""
-    import jax
-    import jax.numpy as jnp
-
-    from rlax_lander import loggers, parallel, runner
-    from rlax_lander.commands import reports
-    from rlax_lander.env.registry import make
-
     opts, config = p.opts, p.config
     common.start_up(opts.cpu_devices)
     devices = parallel.resolve_devices(opts.devices)
@@ -118,6 +109,7 @@ def train(p: TrainPlan) -> int:
     layout = {"devices": len(devices), "platform": devices[0].platform,
               "cpu_devices_flag": opts.cpu_devices}
     if not p.resume:
+        rundir.create(p.out, overwrite=opts.overwrite)
         rundir.write_config(p.out, {**p.meta, "layout": layout})
     print(f"{'resuming' if p.resume else 'training'} {p.algo.name} on {config.env_id} "
           f"({p.source}): {opts.seeds} seeds x {config.total_timesteps:,} env steps, sharded "

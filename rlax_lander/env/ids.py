@@ -35,7 +35,7 @@ def check_env_id(env_id: str, *, discrete: bool = False, owner: str = "env_id") 
         allowed = [i for i in ENV_IDS if i not in CONTINUOUS_IDS]
         raise ValueError(
             f"{owner}={env_id!r} has continuous actions, which value-based agents (DQN, PQN) "
-            f"cannot take; use a discrete-action id: {', '.join(allowed)}")
+            f"cannot take; allowed: the discrete-action ids {', '.join(allowed)}")
 
 
 SUCCESS_RETURNS: dict[str, float] = {
