@@ -9,6 +9,8 @@ import re
 import sys
 from pathlib import Path
 
+from rlax_lander.commands import startup
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("rlax_lander.commands.train", "train seeds of DQN or PQN, evaluate, write a run dir"),
     "ablate": ("rlax_lander.commands.ablate",
@@ -54,6 +56,8 @@ def run(argv: list[str]) -> int:
     command, rest = argv[0], list(argv[1:])
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}; allowed: {', '.join(COMMANDS)}")
+    if command in ("train", "ablate"):  # before the command's imports start a JAX backend
+        startup.configure_cpu_devices(startup.requested_cpu_devices(rest))
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main(rest) or 0)
 

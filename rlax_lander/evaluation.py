@@ -1,7 +1,8 @@
 """Greedy evaluation of a run directory's seeds in the JAX env or in Gymnasium's Box2D env.
 
-`evaluate_backend` scores stacked params in our JAX env or in Box2D; `lander_report` is what
-`train` runs for LunarLander-v3: both backends and a GIF of one greedy landing.
+`evaluate_backend` scores stacked params in our JAX env or in the real Gymnasium twin (Box2D
+for the lander); `twin_report` is what `train` runs: both, and for the lander a GIF of one
+greedy episode.
 
 Statistics per seed (`seed_stats`): mean and std (ddof 0) of the undiscounted returns,
 `success_rate` = fraction of episodes with return >= the env's own success mark
@@ -26,14 +27,14 @@ from PIL import Image, ImageDraw
 
 from rlax_lander import rundir
 from rlax_lander.dqn.evaluate import make_evaluate
-from rlax_lander.env.ids import success_return
+from rlax_lander.env.ids import LANDER_IDS, success_return
 from rlax_lander.env.registry import make
 from rlax_lander.env.render import render_frame, save_gif
 from rlax_lander.episode_stats import LANDED, OUTCOMES
-from rlax_lander.interop.box2d import OBS_DIM, _classify, _make_env
+from rlax_lander.interop.box2d import _classify, _make_env
 from rlax_lander.policy import load_params
 
-BACKENDS = ("jax", "box2d")
+BACKENDS = ("jax", "box2d", "gymnasium")
 EVAL_STREAM = 1_000_003
 """JAX evaluation keys are `fold_in(key(seed), EVAL_STREAM)`: a stream that training, whose
 keys are `split(key(seed), S)`, never draws from."""
@@ -56,7 +57,8 @@ def backend_rows(returns, box2d_episodes: dict | None, env_id: str) -> list[dict
     rows = seed_stats(returns, success_return(env_id))
     if box2d_episodes is not None:
         for i, r in enumerate(rows):
-            r["landed_rate"] = float(np.mean(box2d_episodes["outcomes"][i] == LANDED))
+            if env_id in LANDER_IDS:
+                r["landed_rate"] = float(np.mean(box2d_episodes["outcomes"][i] == LANDED))
             r["mean_length"] = float(np.mean(box2d_episodes["lengths"][i]))
     return rows
 
@@ -89,24 +91,46 @@ def evaluate_jax(network, params, env_id: str, episodes: int, seed: int) -> np.n
     return np.asarray(returns, np.float64)
 
 
-def box2d_paired(network, params, episodes: int, seed: int = 0, max_steps: int = 1000):
-    """Greedy Box2D LunarLander-v3 episodes for every policy in stacked `params` [C, ...].
+TWINS: dict[str, str] = {"LunarLander-v3": "box2d", "CartPole-v1": "gymnasium",
+                         "Acrobot-v1": "gymnasium", "MountainCar-v0": "gymnasium"}
+"""Envs with a real Gymnasium twin to score policies in, and the backend name used for it."""
+
+
+def _gymnasium_env(env_id: str, max_steps: int | None):
+    if env_id in LANDER_IDS:
+        return _make_env(False, False, max_steps or 1000)
+    import gymnasium  # optional: the 'gym' extra
+
+    return gymnasium.make(env_id) if max_steps is None else gymnasium.make(
+        env_id, max_episode_steps=max_steps)
+
+
+def gymnasium_paired(network, params, env_id: str, episodes: int, seed: int = 0,
+                     max_steps: int | None = None):
+    """Greedy episodes in the real Gymnasium env `env_id` (Box2D for the lander) for every
+    policy in stacked `params` [C, ...].
 
     All C x `episodes` envs step in lockstep with one jitted, vmapped Q-network call per step
     (the Python loop over `env.step` is the cost). Policy c's episode j is reset with
     `seed + j`, so every policy plays the same start states (paired comparisons).
-    Returns (returns float64 [C, E], lengths int64 [C, E], outcomes int64 [C, E]) with
-    outcome codes from `rlax_lander.episode_stats`, classified as in `interop.box2d`.
+    Returns (returns float64 [C, E], lengths int64 [C, E], outcomes int64 [C, E]); outcome
+    codes (`rlax_lander.episode_stats`, classified as in `interop.box2d`) for the lander,
+    -1 elsewhere.
     """
+    if env_id not in TWINS:
+        raise ValueError(f"env_id={env_id!r} has no Gymnasium twin here; allowed: "
+                         f"{', '.join(TWINS)}")
     num_pol = jax.tree.leaves(params)[0].shape[0]
     E = int(episodes)
     act = jax.jit(jax.vmap(lambda p, o: jnp.argmax(network.apply(p, o), -1)))
-    envs = [[_make_env(False, False, max_steps) for _ in range(E)] for _ in range(num_pol)]
-    obs = np.zeros((num_pol, E, OBS_DIM), np.float32)
+    envs = [[_gymnasium_env(env_id, max_steps) for _ in range(E)] for _ in range(num_pol)]
+    obs_dim = envs[0][0].observation_space.shape[0]
+    obs = np.zeros((num_pol, E, obs_dim), np.float32)
     ret = np.zeros((num_pol, E))
     length = np.zeros((num_pol, E), np.int64)
-    outcome = np.zeros((num_pol, E), np.int64)
+    outcome = np.full((num_pol, E), -1, np.int64)
     alive = np.ones((num_pol, E), bool)
+    lander = env_id in LANDER_IDS
     try:
         for c in range(num_pol):
             for j in range(E):
@@ -120,7 +144,8 @@ def box2d_paired(network, params, episodes: int, seed: int = 0, max_steps: int =
                 length[c, j] += 1
                 if term or trunc:
                     alive[c, j] = False
-                    outcome[c, j] = _classify(envs[c][j], bool(term))
+                    if lander:
+                        outcome[c, j] = _classify(envs[c][j], bool(term))
     finally:
         for row in envs:
             for env in row:
@@ -128,18 +153,29 @@ def box2d_paired(network, params, episodes: int, seed: int = 0, max_steps: int =
     return ret, length, outcome
 
 
+def box2d_paired(network, params, episodes: int, seed: int = 0, max_steps: int = 1000):
+    """`gymnasium_paired` for LunarLander-v3 (Box2D)."""
+    return gymnasium_paired(network, params, "LunarLander-v3", episodes, seed, max_steps)
+
+
 def evaluate_backend(network, params, env_id: str, backend: str, episodes: int,
                      seed: int) -> tuple[np.ndarray, dict | None]:
-    """(returns [S, E], {"lengths", "outcomes"} [S, E] for Box2D else None) for `backend`."""
+    """(returns [S, E], {"lengths", "outcomes"} [S, E] for a real env else None).
+
+    backend: "jax" (our env) or the env's real twin ("box2d" for the lander, "gymnasium"
+    for CartPole-v1, Acrobot-v1 and MountainCar-v0; "gymnasium" also names Box2D there)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is unknown; allowed: {', '.join(BACKENDS)}")
     if episodes < 1:
         raise ValueError(f"episodes={episodes!r} is out of range; allowed: >= 1")
     if backend == "jax":
         return evaluate_jax(network, params, env_id, episodes, seed), None
-    if env_id != "LunarLander-v3":
-        raise ValueError(f"backend 'box2d' needs a LunarLander-v3 run, this one is {env_id}")
-    returns, lengths, outcomes = box2d_paired(network, params, episodes, seed)
+    twin = TWINS.get(env_id)
+    if twin is None or (backend == "box2d" and twin != "box2d"):
+        allowed = [e for e, t in TWINS.items() if backend == "gymnasium" or t == backend]
+        raise ValueError(f"backend {backend!r} needs a run on {', '.join(allowed)}; this one "
+                         f"is {env_id}")
+    returns, lengths, outcomes = gymnasium_paired(network, params, env_id, episodes, seed)
     return returns, {"lengths": lengths, "outcomes": outcomes}
 
 
@@ -202,12 +238,13 @@ def _summarise_backend(rows: list[dict], env_id: str) -> dict:
     return out
 
 
-def lander_report(network, params, config, episodes: int = 100, seed: int = 0,
-                  gif_path=None) -> dict:
-    """Greedy evaluation of stacked `params` [S, ...] in both backends over `episodes`
-    episodes per seed, and (with `gif_path`) a GIF of episode 0 of the typical seed (the one
-    whose JAX mean is the median). The JAX evaluation and GIF run in a worker thread while
-    the Python-bound Box2D loop runs in this one (compiled JAX code releases the GIL).
+def twin_report(network, params, config, episodes: int = 100, seed: int = 0,
+                gif_path=None) -> dict:
+    """Greedy evaluation of stacked `params` [S, ...] over `episodes` episodes per seed in
+    our JAX env and in its real Gymnasium twin (`TWINS`: Box2D for the lander), and (with
+    `gif_path`, lander only) a GIF of the first evaluation episode of the typical seed (the
+    one whose JAX mean is the median). The JAX evaluation and GIF run in a worker thread while
+    the Python-bound Gymnasium loop runs in this one (compiled JAX code releases the GIL).
     Returns the summary dict (per seed rows, per backend aggregates, transfer gap, timing)."""
     timing: dict = {}
 
@@ -234,20 +271,22 @@ def lander_report(network, params, config, episodes: int = 100, seed: int = 0,
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as pool:
         fut = pool.submit(jax_then_gif)
-        b_ret, b_len, b_out = timed("eval_box2d", box2d_paired, network, params, episodes, seed)
+        twin = TWINS[config.env_id]
+        b_ret, b_len, b_out = timed(f"eval_{twin}", gymnasium_paired, network, params,
+                                    config.env_id, episodes, seed)
         j_ret, gif_info = fut.result()
     timing["eval_and_gif_wall"] = time.perf_counter() - t0
     per_backend = {"jax": backend_rows(j_ret, None, config.env_id),
-                   "box2d": backend_rows(b_ret, {"lengths": b_len, "outcomes": b_out},
-                                         config.env_id)}
+                   twin: backend_rows(b_ret, {"lengths": b_len, "outcomes": b_out},
+                                      config.env_id)}
     summary = {"env_id": config.env_id, "episodes_per_seed": episodes, "eval_seed": seed,
-               "timing_s": timing,
-               "per_seed": [{"seed_index": i, "jax": j, "box2d": b} for i, (j, b) in
-                            enumerate(zip(per_backend["jax"], per_backend["box2d"]))],
+               "twin_backend": twin, "timing_s": timing,
+               "per_seed": [{"seed_index": i, "jax": j, twin: b} for i, (j, b) in
+                            enumerate(zip(per_backend["jax"], per_backend[twin]))],
                "outcome_names": list(OUTCOMES)}
     for backend, rows in per_backend.items():
         summary[backend] = _summarise_backend(rows, config.env_id)
-    summary["transfer_gap"] = summary["jax"]["mean_of_means"] - summary["box2d"]["mean_of_means"]
+    summary["transfer_gap"] = summary["jax"]["mean_of_means"] - summary[twin]["mean_of_means"]
     if gif_info is not None:
         summary["gif"] = gif_info
     return summary

@@ -59,7 +59,8 @@ class ChunkReport:
 
 @dataclasses.dataclass
 class RunResult:
-    """params: [C, ...] numpy; chunks: {name: [C, K]} per-chunk metrics of the K chunks run
+    """params: [C, ...] numpy, the policy (the state's `policy_params` where it has them);
+    chunks: {name: [C, K]} per-chunk metrics of the K chunks run
     (all of them when resumed); episodes: finished-episode rows (`ROW_FIELDS`, cell-major,
     time order within a cell); env_steps: env steps per cell; diverged_at: [C] env step at
     which each cell first went non-finite (-1: never); compile_s / train_s: this session's
@@ -234,7 +235,8 @@ def run_chunks(stages: Stages, keys, hparams, *, devices=None, checkpoint_path=N
     env_steps = int(np.asarray(host_state.env_steps)[0])
     chunks = {k: np.concatenate(v, axis=1) for k, v in acc.chunks.items()}
     return RunResult(
-        params=host_state.params, chunks=chunks, episodes=acc.episodes(), env_steps=env_steps,
+        params=getattr(host_state, "policy_params", host_state.params), chunks=chunks,
+        episodes=acc.episodes(), env_steps=env_steps,
         diverged_at=np.asarray(host_state.diverged_at), compile_s=compile_s, train_s=train_s,
         session_env_steps=env_steps - session_start_steps, resumed_at=resumed_at,
         stopped_at=stopped_at,

@@ -47,7 +47,8 @@ class TrainResult:
 
     @property
     def params(self):
-        return self.state.params
+        """The trained policy's params (`state.policy_params` where the state has them)."""
+        return getattr(self.state, "policy_params", self.state.params)
 
 
 def compose(stages: Stages) -> Callable:

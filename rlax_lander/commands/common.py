@@ -15,11 +15,10 @@ import sys
 import time
 import typing
 
-import jax
 import numpy as np
-from jax._src import xla_bridge
 
 from rlax_lander import algos
+from rlax_lander.commands import startup
 from rlax_lander.env.ids import ENV_IDS
 
 RUN_FLAGS = ("seeds", "seed", "out", "eval_episodes", "checkpoint_every", "overwrite",
@@ -215,26 +214,9 @@ def format_config(config) -> str:
 
 
 # ----------------------------------------------------------------------------- devices
-def default_cpu_devices() -> int:
-    """One XLA CPU device per core this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def start_up(cpu_devices: int | None) -> None:
-    """Split the CPU into `cpu_devices` JAX devices (default one per core) before any JAX
-    backend starts. If a backend already started (e.g. in a test process), an explicit
-    request that differs from what exists is an error; the default keeps what exists."""
-    wanted = default_cpu_devices() if cpu_devices is None else int(cpu_devices)
-    if xla_bridge.backends_are_initialized():
-        have = len(jax.devices("cpu"))
-        if cpu_devices is not None and have != wanted:
-            raise ValueError(f"--cpu-devices={wanted}: JAX already started with {have} CPU "
-                             "devices in this process")
-        return
-    jax.config.update("jax_num_cpu_devices", wanted)
+    """Apply `--cpu-devices` (see `startup.configure_cpu_devices`)."""
+    startup.configure_cpu_devices(cpu_devices)
 
 
 def memory_limit_bytes(max_memory_gb: float | None) -> int:

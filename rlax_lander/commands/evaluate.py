@@ -11,7 +11,7 @@ import numpy as np
 
 from rlax_lander import evaluation
 from rlax_lander.commands.common import Parser
-from rlax_lander.env.ids import success_return
+from rlax_lander.env.ids import LANDER_IDS, success_return
 
 
 def parse_args(argv: list[str]):
@@ -20,8 +20,11 @@ def parse_args(argv: list[str]):
                             "episodes with return >= the env's own mark (CartPole-v1 475, "
                             "the lander 200).")
     ap.add_argument("run_dir")
-    ap.add_argument("--backend", default="box2d", choices=evaluation.BACKENDS,
-                    help="jax | box2d (default box2d; box2d needs a LunarLander-v3 run)")
+    ap.add_argument("--backend", default=None, choices=evaluation.BACKENDS,
+                    help="jax (our env) | box2d (the real lander) | gymnasium (the real "
+                         "Gymnasium env: Box2D for the lander, classic control for CartPole-v1, "
+                         "Acrobot-v1, MountainCar-v0); default box2d for lander runs, else "
+                         "gymnasium")
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -56,6 +59,8 @@ def main(argv: list[str]) -> int:
     """Entry of `python -m rlax_lander evaluate`."""
     args = parse_args(argv)
     network, params, config, _ = evaluation.load_run(args.run_dir)
+    if args.backend is None:
+        args.backend = "box2d" if config.env_id in LANDER_IDS else "gymnasium"
     returns, evs = evaluation.evaluate_backend(network, params, config.env_id, args.backend,
                                                args.episodes, args.seed)
     rows = evaluation.backend_rows(returns, evs, config.env_id)

@@ -51,8 +51,8 @@ def evaluate_cells(network, params, config, good: list[int], episodes: int, seed
                    gif_path=None) -> dict:
     """Greedy evaluation of the finite cells (both backends for the lander)."""
     subset = jax.tree.map(lambda x: np.asarray(x)[good], params)
-    if config.env_id in LANDER_IDS:
-        report = evaluation.lander_report(network, subset, config, episodes, seed, gif_path)
+    if config.env_id in evaluation.TWINS:
+        report = evaluation.twin_report(network, subset, config, episodes, seed, gif_path)
     else:
         report = evaluation.jax_report(network, subset, config, episodes, seed)
     return _remap(report, good)
@@ -60,7 +60,7 @@ def evaluate_cells(network, params, config, good: list[int], episodes: int, seed
 
 def print_evaluation(report: dict) -> None:
     """One line per seed, the backends side by side, then the aggregates."""
-    backends = [b for b in ("box2d", "jax") if b in report]
+    backends = [b for b in ("box2d", "gymnasium", "jax") if b in report]
     mark = report[backends[0]]["success_return"]
     mark_txt = f"success = return >= {mark:g}" if mark is not None else "no success mark"
     print(f"greedy evaluation, {report['episodes_per_seed']} episodes per seed ({mark_txt}):")

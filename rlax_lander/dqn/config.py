@@ -47,6 +47,10 @@ class Hparams:
     epsilon_decay_steps: linear schedule duration (env steps).
     epsilon_decay_rate: multiplicative factor per env step ("exponential") or per finished
     episode ("per_episode").
+    policy_tau: Polyak factor per update of the averaged params kept as the policy (the
+    params `train` saves and evaluates): 1 = the final online params; 0.001 averages roughly
+    the last thousand updates, which steadies a greedy policy that still swings between
+    nearby updates.
     target_update_period: gradient updates between target updates (a whole number >= 1,
     carried as float32 so "hard"/"soft" periods vmap; "none" ignores it). With it,
     soft(tau=1, period=C) is a hard copy every C updates and soft(tau=1, period=1) equals
@@ -61,6 +65,7 @@ class Hparams:
     epsilon_decay_steps: jnp.ndarray
     epsilon_decay_rate: jnp.ndarray
     target_update_period: jnp.ndarray
+    policy_tau: jnp.ndarray
 
 
 HPARAM_FIELDS: tuple[str, ...] = tuple(Hparams.__dataclass_fields__)
@@ -105,6 +110,9 @@ class DQNConfig:
     """Global-norm gradient clipping; None disables it."""
     lr_anneal: bool = False
     """Decay the learning rate linearly to 0 over the run's updates."""
+    policy_tau: float = 1.0
+    """Polyak factor per update of the averaged params kept as the policy (1: the final online
+    params)."""
 
     def __post_init__(self):
         if isinstance(self.hidden_sizes, list):
@@ -129,6 +137,7 @@ class DQNConfig:
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
         _check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "[0, 1]")
         _check(0.0 <= self.tau <= 1.0, "tau", self.tau, "[0, 1]")
+        _check(0.0 < self.policy_tau <= 1.0, "policy_tau", self.policy_tau, "(0, 1]")
         _check(self.target_mode in _TARGET_MODES, "target_mode", self.target_mode,
                str(_TARGET_MODES))
         _check(self.target_update_period >= 1, "target_update_period",

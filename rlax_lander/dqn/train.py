@@ -42,11 +42,13 @@ class TrainState:
     obs [num_envs, *obs_shape]; episode_return [num_envs] running undiscounted returns;
     env_steps, updates, episodes: int32 counters (episodes summed over envs);
     diverged_at: int32 env step after which a loss or a parameter was first non-finite
-    (-1 while everything is finite).
+    (-1 while everything is finite). policy_params: the Polyak average (`Hparams.policy_tau`)
+    of the online params, which is the trained policy.
     """
 
     params: chex.ArrayTree
     target_params: chex.ArrayTree
+    policy_params: chex.ArrayTree
     opt_state: chex.ArrayTree
     buffer: replay.ReplayState
     env_state: chex.ArrayTree
@@ -118,7 +120,8 @@ def make_stages(config: DQNConfig, env, env_params, num_chunks: int = 20) -> Sta
         params = network.init(k_net, jnp.zeros(obs_shape, jnp.float32))
         zero = jnp.zeros((), jnp.int32)
         return TrainState(
-            params=params, target_params=params, opt_state=optimizer.init(params),
+            params=params, target_params=params, policy_params=params,
+            opt_state=optimizer.init(params),
             buffer=replay.init(config.buffer_size, obs_shape), env_state=env_state,
             obs=obs.astype(jnp.float32), episode_return=jnp.zeros((n,), jnp.float32),
             key=k_loop, env_steps=zero, updates=zero, episodes=zero, diverged_at=zero - 1)
@@ -169,8 +172,9 @@ def make_stages(config: DQNConfig, env, env_params, num_chunks: int = 20) -> Sta
         target = targets.update_target(config.target_mode, params, ts.target_params, updates,
                                        hp.target_update_period, hp.tau)
         first_bad = (ts.diverged_at < 0) & ~jnp.isfinite(loss)
-        ts = ts.replace(params=params, target_params=target, opt_state=opt_state, key=key,
-                        updates=updates,
+        policy = targets.polyak_update(params, ts.policy_params, hp.policy_tau)
+        ts = ts.replace(params=params, target_params=target, policy_params=policy,
+                        opt_state=opt_state, key=key, updates=updates,
                         diverged_at=jnp.where(first_bad, ts.env_steps, ts.diverged_at))
         return ts, (loss, aux["q_taken"])
 
