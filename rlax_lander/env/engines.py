@@ -31,7 +31,8 @@ class EngineImpulses(NamedTuple):
       main_point: f32[2] its world application point, m.
       side_impulse: f32[2] side-engine impulse on the hull, N s (zero when off).
       side_point: f32[2] its world application point, m (the point of the engine that would fire;
-        when off, the point for direction 0 -- irrelevant since the impulse is zero).
+        when off, the point for direction sign(a1) (discrete: 0) -- irrelevant since the impulse is
+        zero).
       m_power: f32[] main throttle in {0} U (0.5, 1] (discrete: 0 or 1).
       s_power: f32[] side throttle in {0} U (0.5, 1] (discrete: 0 or 1).
     """
@@ -59,9 +60,10 @@ def sample_dispersion(key: jax.Array) -> jax.Array:
 def validate_action(action, continuous: bool) -> None:
     """Eager (non-jitted) check of an action, for the gymnasium-facing path.
 
-    The jitted step cannot raise; there a discrete action outside {0, 1, 2, 3} acts as a no-op (no
-    engine fires). Continuous actions are clipped to [-1, 1] as the original does, so only their
-    shape is checked.
+    The jitted step cannot raise on a value; there a discrete action outside {0, 1, 2, 3} acts as a
+    no-op (no engine fires) and a float discrete dtype is a TypeError at trace time. Continuous
+    actions are clipped to [-1, 1] as the original does and a NaN component is that engine off
+    (``sanitize_action``), so only their shape is checked.
 
     Args:
       action: discrete: an integer in {0, 1, 2, 3}; continuous: an array-like of shape [2].
