@@ -1,7 +1,9 @@
 """Run directories: the on-disk format written by `train`, and `load_policy` to read it.
 
 A run dir holds `config.json` ({"dqn": DQNConfig fields, "num_seeds": S, ...}) and one
-`params_seed{i}.msgpack` per seed (flax.serialization msgpack; never pickle).
+`params_seed{i}.msgpack` per seed (flax.serialization msgpack behind a SHA-256 header, see
+`checkpoint.save_params`; never pickle). Loading checks the checksum, the shapes against the run's
+network and finite values (`checkpoint.load_params`).
 """
 
 from __future__ import annotations
@@ -34,11 +36,17 @@ def read_run_config(run_dir) -> tuple:
         raise ValueError(f"corrupt {path}: {err}") from err
 
 
-def load_params(run_dir, seed_index: int = 0):
-    """(network, params, config) for one seed of a run dir, params as a numpy pytree."""
-    import jax
-    from flax import serialization
+def load_params(run_dir, seed_index: int = 0, *, allow_unchecked: bool = False):
+    """(network, params, config) for one seed of a run dir, params as a numpy pytree.
 
+    The params file is checked at load (``checkpoint.load_params``): its SHA-256 checksum, each
+    leaf's shape against the network built from the run's config.json, and finite values. A file
+    without a checksum (an older run) is refused unless ``allow_unchecked``. ValueError names the
+    file and the problem (for another architecture: the leaf, expected and found shapes).
+    """
+    import jax
+
+    from rlax_lander import checkpoint
     from rlax_lander.dqn.train import build_network
     from rlax_lander.envs import make_env
 
@@ -53,21 +61,20 @@ def load_params(run_dir, seed_index: int = 0):
     num_actions = env.action_space(env_params).n
     obs_shape = tuple(env.observation_space(env_params).shape)
     network = build_network(config, num_actions)
-    template = network.init(jax.random.key(0), np.zeros(obs_shape, np.float32))
-    try:
-        params = serialization.from_bytes(template, path.read_bytes())
-    except Exception as err:  # msgpack/structure errors come in several types
-        raise ValueError(f"corrupt params file {path}: {err}") from err
+    template = jax.eval_shape(network.init, jax.random.key(0), np.zeros(obs_shape, np.float32))
+    params = checkpoint.load_params(path, template, allow_unchecked=allow_unchecked)
     return network, params, config
 
 
-def load_policy(run_dir, seed_index: int = 0) -> Callable[[np.ndarray], int]:
+def load_policy(run_dir, seed_index: int = 0, *, allow_unchecked: bool = False
+                ) -> Callable[[np.ndarray], int]:
     """A greedy `policy(obs: np.ndarray [obs_dim]) -> int` from a run dir, usable outside JAX
-    code (e.g. in a gymnasium loop). Raises ValueError for a missing/corrupt run dir or an
-    out-of-range `seed_index`."""
+    code (e.g. in a gymnasium loop). Raises ValueError at load, not at the first call, for a
+    missing/corrupt run dir, an out-of-range `seed_index`, or a params file that is corrupt, of
+    another architecture or non-finite (see `load_params`; `allow_unchecked` as there)."""
     import jax
 
-    network, params, _ = load_params(run_dir, seed_index)
+    network, params, _ = load_params(run_dir, seed_index, allow_unchecked=allow_unchecked)
     q_fn = jax.jit(network.apply)
 
     def policy(obs) -> int:
