@@ -155,13 +155,20 @@ def test_file_without_checksum_is_refused_unless_allowed(tmp_path):
 
 
 def test_load_policy_fails_at_load_for_wrong_architecture_and_corrupt_params(tmp_path):
+    from rlax_lander import policy
     from rlax_lander.dqn.config import DQNConfig
     from rlax_lander.dqn.train import build_network
-    from rlax_lander.policy import CONFIG_FILE, load_policy, params_file
+    from rlax_lander.policy import load_policy
 
     cfg = DQNConfig(env_id="LunarLander-v3", hidden_sizes=(8,))
+    if hasattr(policy, "CONFIG_FILE"):  # the run-dir format before `rlax_lander.rundir`
+        CONFIG_FILE, params_file, meta = policy.CONFIG_FILE, policy.params_file, {"dqn": cfg.to_dict()}
+    else:
+        from rlax_lander.rundir import CONFIG_FILE, params_file
+
+        meta = {"algo": "dqn", "config": cfg.to_dict()}
     tmp_path.joinpath(CONFIG_FILE).write_text(json.dumps(
-        {"dqn": cfg.to_dict(), "num_seeds": 2, "seed": 0, "eval_episodes": 1}))
+        {**meta, "num_seeds": 2, "seed": 0, "eval_episodes": 1}))
     good = build_network(cfg, 4).init(jax.random.key(0), np.zeros(8, np.float32))
     ckpt.save_params(tmp_path / params_file(0), good)
     policy = load_policy(tmp_path, 0)
