@@ -3,8 +3,9 @@
 
     config.json          {"algo", "config": <config fields>, "preset", "num_seeds", "seed",
                           "eval_episodes", "layout", "command"}; `ablate` adds "grid", "cells"
-    params_seed{i}.msgpack   online params of cell i (flax msgpack with a SHA-256 header;
-                             `checkpoint.save_params`), written before any evaluation
+    params_seed{i}.msgpack   policy params of cell i (flax msgpack behind a SHA-256 header;
+                             `checkpoint.save_params`), written before any evaluation; none
+                             for a cell that diverged
     metrics.csv          one row per finished training episode: seed, env_step, env_index,
                          episode_return
     chunks.csv           one row per seed and chunk: seed, chunk, then `metrics.CHUNK_METRICS`
@@ -23,7 +24,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from flax import serialization
 
 from rlax_lander import algos
 from rlax_lander import checkpoint as ckpt
@@ -52,13 +52,8 @@ def _run_files(out: Path) -> list[Path]:
 
 
 def remove_orphan_temps(out) -> list[str]:
-    """Delete temp files a killed atomic write left in `out`; returns their names."""
-    out = Path(out)
-    removed = []
-    for p in out.glob(".*.tmp"):
-        p.unlink(missing_ok=True)
-        removed.append(p.name)
-    return removed
+    """Delete temp files killed atomic writes left in `out`; returns their names."""
+    return ckpt.remove_orphan_temps(out)
 
 
 def check(out, *, resume: bool = False, overwrite: bool = False) -> None:
@@ -104,11 +99,12 @@ def create(out, *, overwrite: bool = False) -> None:
 
 
 def write_bytes(path, data: bytes) -> None:
-    """Atomic write; an OSError becomes a one-line ValueError naming the path."""
+    """Atomic write; a failure is a one-line ValueError naming the path (the old file stays)."""
     try:
-        ckpt.atomic_write_bytes(path, data)
+        ckpt.write_atomic(path, data)
     except OSError as err:
-        raise ValueError(f"cannot write {path}: {err.strerror or err}") from None
+        raise ValueError(str(err) if isinstance(err, ckpt.WriteError)
+                         else f"cannot write {path}: {err.strerror or err}") from None
 
 
 def write_json(path, obj) -> None:
@@ -134,8 +130,19 @@ def read_config(run_dir) -> tuple:
 
 
 def write_params_one(out, index: int, params) -> None:
-    """Cell `index`'s params (a numpy pytree) into `out`."""
-    write_bytes(Path(out) / params_file(index), serialization.to_bytes(params))
+    """Cell `index`'s params (a finite numpy pytree) into `out`, with its checksum."""
+    try:
+        ckpt.save_params(Path(out) / params_file(index), params)
+    except OSError as err:
+        raise ValueError(str(err)) from None
+
+
+def read_summary(run_dir) -> dict:
+    """summary.json of a run dir ({} if absent or unreadable)."""
+    try:
+        return json.loads((Path(run_dir) / SUMMARY_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def write_metrics(out, episodes: dict) -> None:

@@ -31,7 +31,8 @@ class EngineImpulses(NamedTuple):
       main_point: f32[2] its world application point, m.
       side_impulse: f32[2] side-engine impulse on the hull, N s (zero when off).
       side_point: f32[2] its world application point, m (the point of the engine that would fire;
-        when off, the point for direction 0 -- irrelevant since the impulse is zero).
+        when off, the point for direction sign(a1) (discrete: 0) -- irrelevant since the impulse is
+        zero).
       m_power: f32[] main throttle in {0} U (0.5, 1] (discrete: 0 or 1).
       s_power: f32[] side throttle in {0} U (0.5, 1] (discrete: 0 or 1).
     """
@@ -59,9 +60,10 @@ def sample_dispersion(key: jax.Array) -> jax.Array:
 def validate_action(action, continuous: bool) -> None:
     """Eager (non-jitted) check of an action, for the gymnasium-facing path.
 
-    The jitted step cannot raise; there a discrete action outside {0, 1, 2, 3} acts as a no-op (no
-    engine fires). Continuous actions are clipped to [-1, 1] as the original does, so only their
-    shape is checked.
+    The jitted step cannot raise on a value; there a discrete action outside {0, 1, 2, 3} acts as a
+    no-op (no engine fires) and a float discrete dtype is a TypeError at trace time. Continuous
+    actions are clipped to [-1, 1] as the original does and a NaN component is that engine off
+    (``sanitize_action``), so only their shape is checked.
 
     Args:
       action: discrete: an integer in {0, 1, 2, 3}; continuous: an array-like of shape [2].
@@ -92,19 +94,66 @@ def validate_action(action, continuous: bool) -> None:
         )
 
 
+def sanitize_action(action, continuous: bool) -> jax.Array:
+    """The action the dynamics use: the same rule inside and outside jit, at every batch size.
+
+    Discrete: the dtype must be an integer dtype (checked at trace time, so a float action fails
+    before anything runs); the value is cast to int32. Values outside {0, 1, 2, 3} are kept and act
+    as a no-op (no engine fires), because a jitted step cannot raise on a value.
+
+    Continuous: any real dtype, cast to float32 (a float64 beyond float32's range becomes +-inf).
+    A NaN component becomes 0.0, i.e. that engine is off: the original's comparisons
+    ``a0 > 0`` and ``|a1| > 0.5`` are False for NaN, so Gymnasium's LunarLander also fires nothing
+    there, and here the NaN never reaches ``sign(a1)`` and the state. +-inf and other values
+    outside [-1, 1] are clipped to +-1 by ``throttles``, as the original clips them (so +inf is
+    full throttle, not off).
+
+    Args:
+      action: discrete: an integer scalar (int[]); continuous: a real array of shape [2].
+      continuous: static flag, whether the env uses Box(-1, 1, (2,)) actions.
+    Returns:
+      discrete: int32[]; continuous: f32[2] with no NaN (entries may be +-inf or outside [-1, 1]).
+    Raises:
+      TypeError: a discrete action of a non-integer dtype, or a continuous action of a
+        non-numeric dtype (at trace time, naming the dtype and the allowed ones).
+    """
+    a = jnp.asarray(action)
+    if continuous:
+        if not (jnp.issubdtype(a.dtype, jnp.floating) or jnp.issubdtype(a.dtype, jnp.integer)):
+            raise TypeError(
+                f"continuous LunarLander action must have a real (float or integer) dtype, got {a.dtype}"
+            )
+        chex.assert_shape(a, (2,))
+        a = a.astype(jnp.float32)
+        return jnp.where(jnp.isnan(a), jnp.float32(0.0), a)
+    if not jnp.issubdtype(a.dtype, jnp.integer):
+        raise TypeError(
+            f"discrete LunarLander action must have an integer dtype (int32, int64, uint8, ...; "
+            f"values in {{0, ..., {C.NUM_DISCRETE_ACTIONS - 1}}}), got dtype {a.dtype}; a float action "
+            f"is not rounded: cast it yourself, e.g. jnp.argmax(q).astype(jnp.int32)"
+        )
+    chex.assert_rank(a, 0)
+    return a.astype(jnp.int32)
+
+
 def throttles(action: jax.Array, continuous: bool):
     """Throttles and side-engine direction of an action (reference section 6.2).
 
+    The action is first passed through ``sanitize_action`` (integer dtype required when discrete;
+    NaN components are engine-off when continuous).
+
     Args:
       action: discrete: int[] in {0, 1, 2, 3} (others act as no-op); continuous: f32[2] (clipped
-        to [-1, 1]; main fires iff a0 > 0, side iff |a1| > 0.5, both strict).
+        to [-1, 1]; main fires iff a0 > 0, side iff |a1| > 0.5, both strict; NaN -> 0.0).
       continuous: static flag.
     Returns:
       (m_power f32[], s_power f32[], direction f32[] in {-1, 0, +1}).
+    Raises:
+      TypeError: as ``sanitize_action``.
     """
+    action = sanitize_action(action, continuous)
     if continuous:
-        chex.assert_shape(action, (2,))
-        a = jnp.clip(jnp.asarray(action, jnp.float32), -1.0, 1.0)
+        a = jnp.clip(action, -1.0, 1.0)
         main_on = a[0] > 0.0
         side_on = jnp.abs(a[1]) > C.SIDE_ENGINE_THRESHOLD
         m_power = jnp.where(main_on, (jnp.clip(a[0], 0.0, 1.0) + 1.0) * 0.5, 0.0)
@@ -113,8 +162,7 @@ def throttles(action: jax.Array, continuous: bool):
         )
         direction = jnp.sign(a[1])
     else:
-        chex.assert_rank(action, 0)
-        a = jnp.asarray(action, jnp.int32)
+        a = action
         main_on = a == 2
         side_on = (a == 1) | (a == 3)
         m_power = jnp.where(main_on, 1.0, 0.0)

@@ -7,6 +7,8 @@ observation, shaped reward and termination. ``reset_env`` draws the terrain, the
 reaches after its internal reset step (``reset_map.py``, fitted against Box2D).
 """
 
+from functools import partial
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -69,7 +71,33 @@ class LunarLander(environment.Environment[EnvState, EnvParams]):
         obs = observation.observation(state)
         return obs, state.replace(prev_shaping=observation.shaping(obs))
 
+    @partial(jax.jit, static_argnames=("self",))
+    def step(self, key: chex.PRNGKey, state: EnvState, action, params: EnvParams | None = None):
+        """One env step with gymnax 1.x's auto-reset (``gymnax.environments.Environment.step``).
+
+        Args:
+          key: PRNG key (split into the step's dispersion key and the auto-reset key).
+          state: ``EnvState`` of one env (vmap for a batch).
+          action: discrete: an integer scalar of any integer dtype. A float dtype (even 2.0) is a
+            ``TypeError`` when the step is traced, naming the dtype; nothing is rounded. Integers
+            outside {0, 1, 2, 3} are not an error (a jitted step cannot raise on a value) and act
+            as a no-op: no engine fires. Continuous: a real array of shape [2]; values outside
+            [-1, 1], +-inf included, are clipped to +-1 as in the original; a NaN component
+            is replaced by 0.0 (that engine off, which is also what Gymnasium's LunarLander does
+            with NaN), so a NaN never reaches the state. The same rule holds at every batch size,
+            inside and outside jit (``engines.sanitize_action``).
+          params: ``EnvParams`` (``default_params`` if None).
+        Returns:
+          ``(obs f32[8], state, reward f32[], terminated bool[], truncated bool[], info)``; when
+          the episode ended, ``obs`` and ``state`` are the next episode's first and
+          ``info["final_observation"]`` is the last observation of the ended one.
+        Raises:
+          TypeError: a discrete action of a non-integer dtype (at trace time).
+        """
+        return super().step(key, state, action, params)
+
     def step_env(self, key: chex.PRNGKey, state: EnvState, action, params: EnvParams):
+        """The non-resetting step; ``action`` as in ``step``."""
         wind_on = jnp.asarray(params.enable_wind, bool) & ~jnp.any(state.leg_contact)
         wind = jnp.where(wind_on, wind_at(state.wind_idx, params.wind_power), 0.0)
         torque = jnp.where(wind_on, wind_at(state.torque_idx, params.turbulence_power), 0.0)

@@ -53,18 +53,68 @@ def _make_gymnax(env_id: str, params: dict):
 
 
 def validate_params(params: EnvParams) -> None:
-    """Raises ValueError naming the field and its allowed range."""
-    g = float(params.gravity)
-    if not -12.0 < g < 0.0:
-        raise ValueError(f"gravity must satisfy -12 < gravity < 0 (as the original asserts), got {g}")
-    if int(params.max_steps_in_episode) < 1:
-        raise ValueError(f"max_steps_in_episode must be >= 1, got {params.max_steps_in_episode}")
-    if int(params.velocity_iterations) < 1:
-        raise ValueError(f"velocity_iterations must be >= 1, got {params.velocity_iterations}")
-    if int(params.position_iterations) < 0:
-        raise ValueError(f"position_iterations must be >= 0, got {params.position_iterations}")
-    wp, tp = float(params.wind_power), float(params.turbulence_power)
-    if not 0.0 <= wp <= 20.0:
-        warnings.warn(f"wind_power value is recommended to be between 0.0 and 20.0, got {wp}")
-    if not 0.0 <= tp <= 2.0:
-        warnings.warn(f"turbulence_power value is recommended to be between 0.0 and 2.0, got {tp}")
+    """Checks every ``EnvParams`` field eagerly, before anything is traced or compiled.
+
+    Types: ``continuous`` and ``enable_wind`` are bools (Python or numpy); ``max_steps_in_episode``,
+    ``velocity_iterations`` and ``position_iterations`` are integers (not bools, not floats, even
+    integral ones such as 1000.0); ``gravity``, ``wind_power`` and ``turbulence_power`` are real
+    numbers. Array values (e.g. params built for vmap) are checked by dtype and elementwise.
+    Ranges: -12 < gravity < 0 (as the original asserts), max_steps_in_episode >= 1,
+    velocity_iterations >= 1, position_iterations >= 0; wind_power and turbulence_power must be
+    finite (NaN or +-inf is an error), and finite values outside [0, 20] and [0, 2] only warn, as
+    in the original.
+
+    Raises:
+      ValueError: naming the field, the value given and the allowed values.
+    """
+    from numbers import Integral, Real
+
+    import numpy as np
+
+    def kind(value) -> str:
+        """'bool', 'int', 'float' or 'other' for a Python/numpy scalar or an array's dtype."""
+        if isinstance(value, (bool, np.bool_)):
+            return "bool"
+        if isinstance(value, Integral):
+            return "int"
+        if isinstance(value, Real):
+            return "float"
+        dtype = getattr(value, "dtype", None)
+        if dtype is None:
+            return "other"
+        if np.issubdtype(dtype, np.bool_):
+            return "bool"
+        if np.issubdtype(dtype, np.integer):
+            return "int"
+        return "float" if np.issubdtype(dtype, np.floating) else "other"
+
+    def wrong_type(name: str, allowed: str):
+        value = getattr(params, name)
+        return ValueError(f"EnvParams.{name}={value!r} has the wrong type; allowed: {allowed}")
+
+    for name in ("continuous", "enable_wind"):
+        if kind(getattr(params, name)) != "bool":
+            raise wrong_type(name, "True or False")
+    for name, low in (("max_steps_in_episode", 1), ("velocity_iterations", 1), ("position_iterations", 0)):
+        value = getattr(params, name)
+        if kind(value) != "int":
+            raise wrong_type(name, f"an int >= {low}")
+        if not np.all(np.asarray(value) >= low):
+            raise ValueError(f"EnvParams.{name}={value!r} is out of range; allowed: an int >= {low}")
+    for name in ("gravity", "wind_power", "turbulence_power"):
+        if kind(getattr(params, name)) not in ("int", "float"):
+            raise wrong_type(name, "a real number")
+
+    g = np.asarray(params.gravity, np.float64)
+    if not np.all((-12.0 < g) & (g < 0.0)):
+        raise ValueError(f"EnvParams.gravity={params.gravity!r} is out of range; allowed: "
+                         "-12 < gravity < 0 (as the original asserts)")
+    for name, high, unit in (("wind_power", 20.0, "N"), ("turbulence_power", 2.0, "N m")):
+        value = np.asarray(getattr(params, name), np.float64)
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"EnvParams.{name}={getattr(params, name)!r} is not finite; allowed: a "
+                             f"finite number ({unit}; recommended 0.0 to {high})")
+        if not np.all((0.0 <= value) & (value <= high)):
+            shown = float(value) if value.ndim == 0 else value
+            warnings.warn(f"{name} value is recommended to be between 0.0 and {high}, got {shown}",
+                          stacklevel=3)
