@@ -17,7 +17,7 @@ install: $(STAMP)
 # 8 seeds of DQNConfig.lunar_lander() in one compiled run, then greedy evaluation of every seed
 # over 100 episodes in our env and in Box2D (runs/lander/summary.json) and a landing GIF.
 train: $(STAMP)
-	$(PY) -m rlax_lander train --preset lunar_lander --seeds 8 --out runs/lander --overwrite
+	$(PY) -m rlax_lander train --env LunarLander-v3 --seeds 8 --out runs/lander --overwrite
 
 # The two studies of experiments/results/ (each writes <name>.{md,json,png}).
 experiments: $(STAMP)

@@ -301,27 +301,3 @@ def performance_profile(
     )
     lo, hi = _percentile_interval(boot, confidence)
     return Interval(point, lo, hi)
-
-
-def aggregate_table(
-    scores_by_name: dict[str, object],
-    statistics: Sequence[Callable] = (mean, median, iqm),
-    reps: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, dict[str, Interval]]:
-    """``{name: {statistic name: Interval}}`` for several algorithms' [runs, tasks] scores."""
-    table = {}
-    for name, scores in scores_by_name.items():
-        table[name] = {
-            _statistic_name(stat): stratified_bootstrap_ci(
-                scores, stat, reps=reps, confidence=confidence, seed=seed
-            )
-            for stat in statistics
-        }
-    return table
-
-
-def _statistic_name(statistic: Callable) -> str:
-    func = statistic.func if isinstance(statistic, functools.partial) else statistic
-    return getattr(func, "__name__", repr(func))

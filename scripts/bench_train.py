@@ -17,6 +17,13 @@ to the same agent driven through Gymnasium's Box2D env in a Python loop
 to the preset's env steps per seed, times the number of seeds for 8 seeds run one after the
 other). Writes experiments/results/bench_train_lander.json and appends to BENCHMARKS.md.
 Usage: python scripts/bench_train.py --env LunarLander-v3 [--loop-steps 300]
+
+`--make-train`: the `make train` command itself (`python -m rlax_lander train --env
+LunarLander-v3 --seeds 8`), once sharded over every core (the default) and once with
+`--cpu-devices 1`, each timed from the outside (whole command) and split from its summary.json
+(compile, training, evaluation + GIF), with the Box2D seeds solved. Writes
+experiments/results/bench_make_train.json and appends to BENCHMARKS.md.
+Usage: python scripts/bench_train.py --make-train [--algo dqn|pqn]
 """
 
 from __future__ import annotations
@@ -162,13 +169,60 @@ def lander_main(args):
     print(f"wrote {out} and appended to {bench}")
 
 
+def make_train_main(args):
+    import time
+
+    runs = []
+    for layout, extra in (("every core", []), ("one device", ["--cpu-devices", "1"])):
+        out = ROOT / "runs" / f"bench_make_train_{len(extra)}"
+        cmd = [sys.executable, "-m", "rlax_lander", "train", "--env", "LunarLander-v3",
+               "--seeds", "8", "--out", str(out), "--overwrite", "--progress", "false",
+               *(["--algo", args.algo] if args.algo != "dqn" else []), *extra]
+        t0 = time.time()
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+        wall = time.time() - t0
+        summary = json.loads((out / "summary.json").read_text())
+        ev = summary["evaluation"]
+        runs.append({"layout": layout, "command": "python -m rlax_lander " + " ".join(cmd[3:]),
+                     "wall_s": wall, "compile_s": summary["timing"]["compile_s"],
+                     "train_s": summary["timing"]["train_s"],
+                     "eval_and_gif_s": ev["timing_s"]["eval_and_gif_wall"],
+                     "devices": summary["layout"]["devices"],
+                     "box2d_seeds_solved": ev["box2d"]["seeds_solved"],
+                     "box2d_means": [r["box2d"]["mean"] for r in ev["per_seed"]]})
+        r = runs[-1]
+        print(f"{layout}: {r['wall_s']:.0f}s wall (compile {r['compile_s']:.0f}s + train "
+              f"{r['train_s']:.0f}s, eval+GIF {r['eval_and_gif_s']:.0f}s), "
+              f"{r['box2d_seeds_solved']}/8 solved in Box2D", flush=True)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    machine = f"{cpu_model()}, {os.cpu_count()} cores, CPU only, load avg {load}"
+    date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
+    command = "python scripts/bench_train.py " + " ".join(sys.argv[1:])
+    path = ROOT / "experiments" / "results" / f"bench_make_train_{args.algo}.json"
+    path.write_text(json.dumps({"machine": machine, "date": date, "command": command,
+                                "runs": runs}, indent=2))
+    parts = [f"{r['layout']} ({r['devices']} device{'s' if r['devices'] > 1 else ''}): "
+             f"{r['wall_s']:.0f}s wall = compile {r['compile_s']:.0f}s + training "
+             f"{r['train_s']:.0f}s + evaluation and GIF {r['eval_and_gif_s']:.0f}s + start-up "
+             f"and writing; {r['box2d_seeds_solved']}/8 seeds solved in Box2D" for r in runs]
+    with open(ROOT / "BENCHMARKS.md", "a") as f:
+        f.write(f"- **make train** ({args.algo}; {date}; {machine}; `{command.strip()}`): "
+                + "; ".join(parts) + "\n")
+    print(f"wrote {path} and appended to BENCHMARKS.md")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--make-train", action="store_true",
+                    help="time `make train`, sharded over every core and on one device")
+    ap.add_argument("--algo", default="dqn", help="with --make-train: dqn or pqn")
     ap.add_argument("--steps", type=int, default=50_000, help="env steps per seed")
     ap.add_argument("--env", default="CartPole-v1", help="CartPole-v1 or LunarLander-v3")
     ap.add_argument("--loop-steps", type=int, default=300,
                     help="LunarLander: vector steps timed in the Python-loop baseline")
     args = ap.parse_args()
+    if args.make_train:
+        return make_train_main(args)
     if args.env == "LunarLander-v3":
         return lander_main(args)
     if args.env != "CartPole-v1":

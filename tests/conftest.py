@@ -30,8 +30,8 @@ def make_run_dir():
     import json
 
     import numpy as np
-    from flax import serialization
 
+    from rlax_lander.checkpoint import save_params
     from rlax_lander.dqn.config import DQNConfig
     from rlax_lander.dqn.train import build_network
     from rlax_lander.rundir import CONFIG_FILE, params_file
@@ -45,7 +45,7 @@ def make_run_dir():
         net = build_network(cfg, num_actions)
         for i in range(seeds):
             params = net.init(jax.random.key(i), np.zeros(obs_dim, np.float32))
-            (path / params_file(i)).write_bytes(serialization.to_bytes(params))
+            save_params(path / params_file(i), params)
         return path
 
     return make

@@ -155,8 +155,7 @@ def test_dqn_variants_smoke(tmp_path):
 
 
 def _fake_run_dir(path: Path, seeds: int = 2) -> DQNConfig:
-    from flax import serialization
-
+    from rlax_lander.checkpoint import save_params
     from rlax_lander.dqn.train import build_network
     from rlax_lander.rundir import CONFIG_FILE, params_file
 
@@ -167,7 +166,7 @@ def _fake_run_dir(path: Path, seeds: int = 2) -> DQNConfig:
     net = build_network(config, 4)
     for i in range(seeds):
         p = net.init(jax.random.key(i), jnp.zeros((8,)))
-        (path / params_file(i)).write_bytes(serialization.to_bytes(p))
+        save_params(path / params_file(i), jax.tree.map(np.asarray, p))
     return config
 
 

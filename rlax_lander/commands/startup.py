@@ -34,6 +34,8 @@ def requested_cpu_devices(argv: list[str]) -> int | None:
 def configure_cpu_devices(cpu_devices: int | None) -> None:
     """Split the CPU into `cpu_devices` JAX devices (default one per core) if no backend has
     started yet; otherwise an explicit request must match what exists (ValueError)."""
+    if cpu_devices is not None and cpu_devices < 1:
+        return  # the command's own checks name the bad value
     wanted = default_cpu_devices() if cpu_devices is None else int(cpu_devices)
     if xla_bridge.backends_are_initialized():
         have = len(jax.devices("cpu"))
