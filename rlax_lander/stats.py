@@ -22,7 +22,7 @@ whatever unit the caller uses (episode return for LunarLander).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
