@@ -8,7 +8,6 @@ JAX either; its first ``reset`` does).
 """
 
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -55,13 +54,13 @@ os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _register_gymnasium_ids():
-    if importlib.util.find_spec("gymnasium") is None:
+    try:  # gymnasium is optional (the "gym" extra); the adapter needs 1.x (AutoresetMode)
+        from gymnasium.vector import AutoresetMode  # noqa: F401
+    except ImportError:
         return
-    try:
-        from rlax_lander.interop import gymnasium as _adapter  # registers the ids
-    except ImportError:  # a Gymnasium older than 1.0 (no AutoresetMode): no ids
-        return
-    del _adapter
+    from rlax_lander.interop import gymnasium as adapter  # registers the ids
+
+    del adapter
 
 
 _register_gymnasium_ids()
