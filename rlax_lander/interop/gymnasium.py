@@ -169,33 +169,89 @@ def _modules() -> types.SimpleNamespace:
     )
 
 
+class _Words:
+    """Packs a pytree of float32 / int32 / uint32 / bool arrays into one int32 vector and back.
+
+    One buffer instead of a leaf per field makes a jitted call cheaper: each argument and result
+    buffer costs host time in every call, and the single env pays that per env step.
+    """
+
+    def __init__(self, jax, jnp, spec):
+        self.jax, self.jnp = jax, jnp
+        leaves, self.treedef = jax.tree.flatten(spec)
+        self.shapes = [(tuple(x.shape), jnp.dtype(x.dtype)) for x in leaves]
+        allowed = {jnp.dtype(t) for t in (jnp.float32, jnp.int32, jnp.uint32, jnp.bool_)}
+        bad = [d for _, d in self.shapes if d not in allowed]
+        if bad:
+            raise TypeError(f"cannot pack leaves of dtype {bad} into int32 words")
+        self.sizes = [int(np.prod(shape)) for shape, _ in self.shapes]
+        self.size = sum(self.sizes)
+
+    def pack(self, tree):
+        jax, jnp = self.jax, self.jnp
+        words = []
+        for x in jax.tree.leaves(tree):
+            if x.dtype == jnp.bool_:
+                x = x.astype(jnp.int32)
+            elif x.dtype != jnp.int32:
+                x = jax.lax.bitcast_convert_type(x, jnp.int32)
+            words.append(x.reshape(-1))
+        return jnp.concatenate(words)
+
+    def unpack(self, words):
+        jax, jnp = self.jax, self.jnp
+        leaves, i = [], 0
+        for (shape, dtype), n in zip(self.shapes, self.sizes):
+            w = words[i : i + n].reshape(shape)
+            if dtype == jnp.bool_:
+                w = w != 0
+            elif dtype != jnp.int32:
+                w = jax.lax.bitcast_convert_type(w, dtype)
+            leaves.append(w)
+            i += n
+        return jax.tree.unflatten(self.treedef, leaves)
+
+
+OUT_WORDS = 14  # obs [8], reward, terminated, truncated, the three INFO_KEYS flags (float32 bits)
+
+
 @functools.cache
 def _single_fns(continuous: bool):
-    """Jitted reset/step of one env (cached: one compile per action kind).
+    """Jitted reset/step of one env (cached: one compile per action kind) on one int32 buffer.
 
-    Both carry the env's key (split inside, so a step is one call) and return the new state on
-    device and one packed float32 [14] host array: obs [8], reward, terminated, truncated and the
-    three ``INFO_KEYS`` flags, so a step costs one dispatch and one device-to-host copy.
+    The buffer ``words`` holds the key data, the state and the last step's outputs (``OUT_WORDS``
+    float32 values at the end); ``reset(key_data, params) -> words`` and ``step(words, action,
+    params) -> words``. The key is split inside, so a step is one call with one result, and the
+    host copies one small array per step; the state stays on the device.
     """
     b = _backend()
     jax, jnp = b.jax, b.jnp
-    env, _ = b.make("LunarLander-v3", continuous=continuous)
+    env, params0 = b.make("LunarLander-v3", continuous=continuous)
+    key0 = jax.random.key(0)
+    layout = _Words(jax, jnp, (jax.random.key_data(key0), jax.eval_shape(env.reset_env, key0, params0)[1]))
+
+    def out_words(obs, flags):
+        values = jnp.concatenate([obs.astype(jnp.float32), jnp.stack(flags).astype(jnp.float32)])
+        return jax.lax.bitcast_convert_type(values, jnp.int32)
 
     @jax.jit
-    def reset(key, params):
-        key, k_reset = jax.random.split(key)
+    def reset(key_data, params):
+        key, k_reset = jax.random.split(jax.random.wrap_key_data(key_data))
         obs, state = env.reset_env(k_reset, params)
-        return key, state, obs
+        zero = jnp.float32(0.0)
+        return jnp.concatenate([layout.pack((jax.random.key_data(key), state)), out_words(obs, [zero] * 6)])
 
     @jax.jit
-    def step(key, state, action, params):
-        key, k = jax.random.split(key)
+    def step(words, action, params):
+        key_data, state = layout.unpack(words[: layout.size])
+        key, k = jax.random.split(jax.random.wrap_key_data(key_data))
         k_step, _ = jax.random.split(k)  # gymnax's step derives its step key this way too
         obs, state, reward, terminated, info = env.step_env(k_step, state, action, params)
         flags = [reward, terminated, env.is_truncated(state, params)] + [info[k] for k in INFO_KEYS]
-        return key, state, jnp.concatenate([obs, jnp.stack(flags).astype(jnp.float32)])
+        return jnp.concatenate([layout.pack((jax.random.key_data(key), state)), out_words(obs, flags)])
 
-    return env, reset, step
+    unpack = jax.jit(lambda words: layout.unpack(words[: layout.size]))
+    return env, reset, step, unpack, layout
 
 
 @functools.cache
@@ -239,10 +295,12 @@ def _vector_fns(continuous: bool):
 
 
 def _seed_to_key(seed: int):
+    """``jax.random.PRNGKey(seed)`` (uint32 key data)."""
     seed = int(seed)
     if not 0 <= seed < _MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, 2**63), got {seed}")
-    return _backend().jax.random.PRNGKey(seed)
+    jax = _backend().jax
+    return jax.random.key_data(jax.random.key(seed))
 
 
 def _check_continuous(action, shape) -> np.ndarray:
@@ -323,27 +381,25 @@ class JaxLunarLander(gymnasium.Env):
             continuous, gravity, enable_wind, wind_power, turbulence_power, max_episode_steps
         )
         self.observation_space, self.action_space = _spaces(self.continuous)
-        self._key = None
-        self._state = None
+        self._words = None  # key data, state and last outputs in one int32 buffer (see _single_fns)
         self._last_action = None
         self._window = None
-        self._fns = None  # (jax env, reset, step, device params), built by the first reset
+        self._fns = None  # (jax env, reset, step, unpack, layout, device params), built by the first reset
+        self._unpacked = (None, None)  # (words, EnvState) of the last ``state`` read
 
     def _programs(self):
         if self._fns is None:
             b = _backend()
-            jax_env, reset, step = _single_fns(self.continuous)
             params = b.jax.device_put(b.EnvParams(**self._params_kwargs))
-            self._fns = (jax_env, reset, step, params)
-            if self._key is not None:  # unpickled: back onto the device
-                self._key = b.jax.device_put(self._key)
-                self._state = b.jax.device_put(self._state)
+            self._fns = _single_fns(self.continuous) + (params,)
+            if self._words is not None:  # unpickled: back onto the device
+                self._words = b.jax.device_put(self._words)
         return self._fns
 
     @property
     def env_params(self):
         """The JAX ``EnvParams`` (imports JAX)."""
-        return self._programs()[3]
+        return self._programs()[5]
 
     @property
     def jax_env(self):
@@ -353,22 +409,28 @@ class JaxLunarLander(gymnasium.Env):
     @property
     def state(self):
         """The current JAX ``EnvState`` (None before the first reset)."""
-        if self._state is not None:
-            self._programs()
-        return self._state
+        if self._words is None:
+            return None
+        if self._unpacked[0] is not self._words:
+            unpack = self._programs()[3]
+            self._unpacked = (self._words, unpack(self._words)[1])
+        return self._unpacked[1]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        _, reset_fn, _, params = self._programs()
+        _, reset_fn, _, _, layout, params = self._programs()
         if seed is not None:
-            self._key = _seed_to_key(seed)
-        elif self._key is None:
-            self._key = _seed_to_key(self.np_random.integers(2**31))
-        self._key, self._state, obs = reset_fn(self._key, params)
+            key = _seed_to_key(seed)
+        elif self._words is not None:  # continue the key stream
+            key = np.asarray(self._words)[: layout.sizes[0]].view(np.uint32)
+        else:
+            key = _seed_to_key(self.np_random.integers(2**31))
+        self._words = reset_fn(key, params)
+        obs = np.asarray(self._words)[layout.size : layout.size + 8].view(np.float32).copy()
         self._last_action = None
         if self.render_mode == "human":
             self.render()
-        return np.asarray(obs, np.float32), {}
+        return obs, {}
 
     def _validated(self, action):
         if self.continuous:
@@ -379,12 +441,12 @@ class JaxLunarLander(gymnasium.Env):
         return np.int32(action)
 
     def step(self, action):
-        if self._state is None:
+        if self._words is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
         a = self._validated(action)
-        _, _, step_fn, params = self._programs()
-        self._key, self._state, packed = step_fn(self._key, self._state, a, params)
-        out = np.asarray(packed)
+        fns = self._fns or self._programs()
+        self._words = fns[2](self._words, a, fns[5])
+        out = np.asarray(self._words)[fns[4].size :].view(np.float32)
         self._last_action = a
         info = {"landed": bool(out[11]), "crashed": bool(out[12]), "out_of_bounds": bool(out[13])}
         if self.render_mode == "human":
@@ -397,7 +459,7 @@ class JaxLunarLander(gymnasium.Env):
                 'render() called with render_mode=None; create the env with render_mode="rgb_array"'
             )
             return None
-        if self._state is None:
+        if self._words is None:
             raise gymnasium.error.ResetNeeded("call reset() before render()")
         frame = _backend().render.render_frame(self.state, self._last_action, continuous=self.continuous)
         if self.render_mode == "human":
@@ -417,9 +479,9 @@ class JaxLunarLander(gymnasium.Env):
         d = self.__dict__.copy()
         d["_fns"] = None
         d["_window"] = None
-        if self._key is not None:
-            jax = _backend().jax
-            d["_key"], d["_state"] = jax.device_get((self._key, self._state))
+        d["_unpacked"] = (None, None)
+        if self._words is not None:
+            d["_words"] = np.asarray(self._words)
         return d
 
     def __setstate__(self, d):
