@@ -7,14 +7,15 @@ ends, in alternating rounds (``--rounds`` x ``--steps`` steps each, so load from
 hits both alike); per-step time is the median over rounds. Our step is then taken apart, each part
 timed in the same interleaved way:
 
-- ``dispatch floor``: a jitted function with the step's signature (key, state, action, params)
-  that does nothing, plus the host copy of its [14] output: the cost of any call;
+- ``dispatch floor``: a jitted function with the step's signature (words, action, params) that
+  adds the action to the words, plus the host copy of its output: the cost of any call;
 - ``program``: the jitted step, waited for (``block_until_ready``) but not copied to the host;
-- ``program + copy``: the same plus ``np.asarray`` of the packed [14] output (what the adapter does);
+- ``program + copy``: the same plus ``np.asarray`` of the result (what the adapter does);
 - ``in-scan``: the same step inside a 100-step ``lax.scan`` (batch 1), per step: the program alone;
 - ``unwrapped step``: ``env.unwrapped.step`` (the adapter's Python: validation, info dict);
 - ``before``: the previous adapter's path (a separate ``jax.random.split`` call, then the jitted
-  step returning obs, state, reward, flags and info, all fetched with ``jax.device_get``).
+  step on the state pytree returning obs, state, reward, flags and info, all fetched with
+  ``jax.device_get``).
 
 Async (``--part async``): ``make_vec(..., vectorization_mode="async")`` with the default start
 method, 2 workers; the time of the first ``reset`` + ``step`` (each worker imports JAX and
@@ -89,19 +90,19 @@ def bench_single(rounds: int, steps: int) -> dict:
 
     env = ours.unwrapped
     env.reset(seed=0)
-    jax_env, _, step_fn, params = env._programs()
-    key, state, a = env._key, env.state, np.int32(0)
+    jax_env, _, step_fn, unpack, layout, params = env._programs()
+    words, a = env._words, np.int32(0)
+    key, state = unpack(words)
 
     @jax.jit
-    def noop(key, state, action, params):
-        return key, state, jnp.zeros(14, jnp.float32) + action
+    def noop(words, action, params):
+        return words + action
 
-    def scan_body(carry, _):
-        k, s = carry
-        k, s, packed = step_fn(k, s, jnp.int32(0), params)
-        return (k, s), packed[8]
+    def scan_body(w, _):
+        w = step_fn(w, jnp.int32(0), params)
+        return w, w[-1]
 
-    in_scan = jax.jit(lambda k, s: jax.lax.scan(scan_body, (k, s), None, 100)[1])
+    in_scan = jax.jit(lambda w: jax.lax.scan(scan_body, w, None, 100)[1])
 
     def old_step(k, s, action, p):
         obs, s, reward, terminated, info = jax_env.step_env(jax.random.split(k)[0], s, action, p)
@@ -116,10 +117,10 @@ def bench_single(rounds: int, steps: int) -> dict:
     unwrapped_step = _stepper(env, actions)
     parts = _interleaved(
         {
-            "dispatch floor": lambda: np.asarray(noop(key, state, a, params)[2]),
-            "program": lambda: jax.block_until_ready(step_fn(key, state, a, params)),
-            "program + copy": lambda: np.asarray(step_fn(key, state, a, params)[2]),
-            "in-scan x100": lambda: jax.block_until_ready(in_scan(key, state)),
+            "dispatch floor": lambda: np.asarray(noop(words, a, params)),
+            "program": lambda: jax.block_until_ready(step_fn(words, a, params)),
+            "program + copy": lambda: np.asarray(step_fn(words, a, params)),
+            "in-scan x100": lambda: jax.block_until_ready(in_scan(words)),
             "unwrapped step": unwrapped_step,
             "before": before,
         },
