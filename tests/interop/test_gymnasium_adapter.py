@@ -2,6 +2,7 @@
 
 import importlib.util
 import pickle
+import types
 import warnings
 
 import gymnasium
@@ -329,3 +330,33 @@ def test_human_render_mode_without_pygame_says_what_to_install(monkeypatch):
     )
     with pytest.raises(gymnasium.error.DependencyNotInstalled, match="pip install pygame"):
         ig.JaxLunarLander(render_mode="human")
+
+
+class _FakeConfig:
+    def __init__(self, cache_dir=None):
+        self.jax_compilation_cache_dir = cache_dir
+        self.updates = []
+
+    def update(self, name, value):
+        self.updates.append((name, value))
+
+
+@pytest.mark.parametrize(
+    "env_value, configured, expected",
+    [
+        ("{tmp}", None, "{tmp}"),  # RLAX_LANDER_JAX_CACHE=<dir>
+        ("0", None, None),  # switched off
+        ("{tmp}", "/somewhere/else", None),  # a configured cache directory is left alone
+        (None, None, "{xdg}/rlax_lander/jax"),  # the default place
+    ],
+)
+def test_persistent_compilation_cache_setting(monkeypatch, tmp_path, env_value, configured, expected):
+    fill = lambda s: s.format(tmp=tmp_path, xdg=tmp_path / "xdg")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if env_value is None:
+        monkeypatch.delenv(ig.CACHE_ENV_VAR, raising=False)
+    else:
+        monkeypatch.setenv(ig.CACHE_ENV_VAR, fill(env_value))
+    config = _FakeConfig(configured)
+    ig._enable_compilation_cache(types.SimpleNamespace(config=config))
+    assert config.updates == ([] if expected is None else [("jax_compilation_cache_dir", fill(expected))])
