@@ -128,3 +128,32 @@ def test_import_rlax_lander_without_gymnasium_registers_nothing():
         """
     )
     assert "ok False False" in out
+
+
+def test_pickled_env_continues_identically_in_a_fresh_interpreter(tmp_path):
+    import pickle
+
+    import gymnasium
+    import numpy as np
+
+    import rlax_lander
+
+    gymnasium.register_envs(rlax_lander)
+    env = gymnasium.make("rlax_lander/LunarLander-v3")
+    env.reset(seed=9)
+    for a in (2, 2, 1, 3, 0):
+        env.step(a)
+    (tmp_path / "env.pkl").write_bytes(pickle.dumps(env))
+    expected = np.stack([env.step(a)[0] for a in (2, 0, 1, 3)])
+    np.save(tmp_path / "expected.npy", expected)
+    out = _run(
+        f"""
+        import pickle, sys
+        import numpy as np
+        env = pickle.loads(open({str(tmp_path / "env.pkl")!r}, "rb").read())
+        got = np.stack([env.step(a)[0] for a in (2, 0, 1, 3)])
+        np.testing.assert_array_equal(got, np.load({str(tmp_path / "expected.npy")!r}))
+        print("identical", type(env.unwrapped).__name__)
+        """
+    )
+    assert "identical JaxLunarLander" in out
