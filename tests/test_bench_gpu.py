@@ -84,11 +84,13 @@ def _fake(times, fail_at=None):
 
 def test_sweep_skips_sizes_whose_estimate_exceeds_the_time_left():
     rows = []
-    deadline = bench.time.perf_counter() + 10.0
-    bench._sweep("seeds", [1, 2, 4, 1000], deadline, 1, _fake({"compile": 4.0, "run_per_size": 1.0}),
-                 rows, lambda: None)
+    # the fake sizes take no real time, so a generous deadline leaves the first three sizes
+    # room on any machine, however loaded, and the last one's estimate none
+    deadline = bench.time.perf_counter() + 1000.0
+    bench._sweep("seeds", [1, 2, 4, 100_000], deadline, 1,
+                 _fake({"compile": 4.0, "run_per_size": 1.0}), rows, lambda: None)
     assert [r["status"] for r in rows] == ["ok", "ok", "ok", bench.SKIPPED_TIME]
-    assert rows[3]["estimated_s"] == pytest.approx(5.0 + 1000.0, abs=0.1)
+    assert rows[3]["estimated_s"] == pytest.approx(5.0 + 100_000.0, abs=0.1)
 
 
 def test_sweep_stops_after_an_out_of_memory_size():
