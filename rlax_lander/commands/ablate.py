@@ -24,7 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from rlax_lander import algos, loggers, parallel, plots, rundir, runner, stats
+from rlax_lander import algos, parallel, plots, rundir, runner, stats
 from rlax_lander.commands import common, reports
 from rlax_lander.commands import train as train_command
 from rlax_lander.env.ids import success_return
@@ -159,27 +159,11 @@ def main(argv: list[str]) -> int:
               f"({n // opts.seeds} grid points x {opts.seeds} seeds) x "
               f"{config.total_timesteps:,} env steps on {len(devices)} device(s)\n"
               f"{common.format_config(config)}", flush=True)
-    sinks = loggers.make_loggers(out, opts.tensorboard, opts.wandb_project, out.name, meta) \
-        if main_process else []
-    progress = common.Progress(config.total_timesteps, "cells", opts.progress and main_process)
-
-    def on_chunk(report):
-        progress(report)
-        loggers.log_chunk(sinks, report)
-
-    stop = common.StopRequests()
-    try:
-        with stop.installed():
-            res = runner.run_chunks(
-                stages, grid.keys, grid.hparams, devices=devices,
-                checkpoint_path=out / rundir.CHECKPOINT_FILE if main_process else None,
-                checkpoint_every=opts.checkpoint_every if main_process else 0,
-                checkpoint_meta={k: meta[k] for k in ("algo", "config", "grid", "num_seeds",
-                                                      "seed")},
-                resume=resume, on_chunk=on_chunk, should_stop=stop if main_process else None)
-    finally:
-        for sink in sinks:
-            sink.close()
+    res, stop = common.run_cells_with_reporting(
+        stages, grid.keys, grid.hparams, devices=devices, out=out, opts=opts,
+        total_env_steps=config.total_timesteps, resume=resume, log_meta=meta, label="cells",
+        main_process=main_process,
+        checkpoint_meta={k: meta[k] for k in ("algo", "config", "grid", "num_seeds", "seed")})
     if not main_process:
         return 0
     if res.stopped_at is not None:

@@ -17,7 +17,7 @@ import typing
 
 import numpy as np
 
-from rlax_lander import algos
+from rlax_lander import algos, loggers, rundir, runner
 from rlax_lander.commands import startup
 from rlax_lander.env.ids import ENV_IDS
 
@@ -305,3 +305,32 @@ class StopRequests:
     @property
     def exit_code(self) -> int:
         return 128 + int(self.signal or 0)
+
+
+def run_cells_with_reporting(stages, keys, hparams, *, devices, out, opts, total_env_steps: int,
+                             checkpoint_meta: dict, log_meta: dict, resume: bool,
+                             label: str = "seeds", main_process: bool = True):
+    """The chunk loop as the commands run it: progress lines, loggers, checkpoints in `out`
+    (on process 0) and SIGINT / SIGTERM stopping after the current chunk.
+    Returns (`runner.RunResult`, the `StopRequests` that saw any signal)."""
+    sinks = loggers.make_loggers(out, opts.tensorboard, opts.wandb_project, run_name=out.name,
+                                 config=log_meta) if main_process else []
+    progress = Progress(total_env_steps, label, opts.progress and main_process)
+
+    def on_chunk(report):
+        progress(report)
+        loggers.log_chunk(sinks, report)
+
+    stop = StopRequests()
+    try:
+        with stop.installed():
+            res = runner.run_chunks(
+                stages, keys, hparams, devices=devices,
+                checkpoint_path=out / rundir.CHECKPOINT_FILE if main_process else None,
+                checkpoint_every=opts.checkpoint_every if main_process else 0,
+                checkpoint_meta=checkpoint_meta, resume=resume, on_chunk=on_chunk,
+                should_stop=stop if main_process else None)
+    finally:
+        for sink in sinks:
+            sink.close()
+    return res, stop

@@ -14,7 +14,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from rlax_lander import algos, loggers, parallel, rundir, runner
+from rlax_lander import algos, parallel, rundir, runner
 from rlax_lander.commands import common, reports
 from rlax_lander.env.registry import make
 
@@ -115,26 +115,11 @@ def train(p: TrainPlan) -> int:
           f"({p.source}): {opts.seeds} seeds x {config.total_timesteps:,} env steps, sharded "
           f"over {len(devices)} {devices[0].platform} device(s)\n{common.format_config(config)}",
           flush=True)
-    sinks = loggers.make_loggers(p.out, opts.tensorboard, opts.wandb_project, run_name=p.out.name,
-                                 config=p.meta)
-    progress = common.Progress(config.total_timesteps, enabled=opts.progress)
-
-    def on_chunk(report):
-        progress(report)
-        loggers.log_chunk(sinks, report)
-
-    stop = common.StopRequests()
-    try:
-        with stop.installed():
-            res = runner.run_chunks(
-                stages, keys, hp, devices=devices, checkpoint_path=p.out / rundir.CHECKPOINT_FILE,
-                checkpoint_every=opts.checkpoint_every,
-                checkpoint_meta={"algo": p.algo.name, "config": config.to_dict(),
-                                 "num_seeds": opts.seeds, "seed": opts.seed},
-                resume=p.resume, on_chunk=on_chunk, should_stop=stop)
-    finally:
-        for sink in sinks:
-            sink.close()
+    res, stop = common.run_cells_with_reporting(
+        stages, keys, hp, devices=devices, out=p.out, opts=opts,
+        total_env_steps=config.total_timesteps, resume=p.resume, log_meta=p.meta,
+        checkpoint_meta={"algo": p.algo.name, "config": config.to_dict(),
+                         "num_seeds": opts.seeds, "seed": opts.seed})
     if res.stopped_at is not None:
         print(f"stopped after chunk {res.stopped_at}/{stages.num_chunks}; the training state is "
               f"in {p.out / rundir.CHECKPOINT_FILE}; continue with: python -m rlax_lander train "
