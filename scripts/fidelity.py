@@ -12,6 +12,7 @@ acceptance bands (heuristic: mean within 10, outcome rates within 3 points; rand
 import argparse
 import datetime
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -106,7 +107,8 @@ def markdown(results, header) -> str:
             lines.append(f"| {label} % | {x:.1f} | {y:.1f} | {x - y:+.1f} |")
         lines.append(f"| deepest foot separation (m), NaN episodes | {r['jax_min_separation']:.4f}, "
                      f"{r['jax_nonfinite']} | | |")
-        lines += ["", "| acceptance criterion | JAX | Box2D | diff | band | pass |", "|---|---|---|---|---|---|"]
+        lines += ["", "| acceptance criterion | JAX | Box2D | diff | band | pass |",
+                  "|---|---|---|---|---|---|"]
         lines += [f"| {c['criterion']} | {c['jax']:.1f} | {c['box2d']:.1f} | {c['diff']:+.1f} | "
                   f"±{c['band']:.1f} | {'✓' if c['ok'] else '✗'} |" for c in r["checks"]]
         lines.append("")
@@ -127,7 +129,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     sel = SETTINGS if args.settings == "all" else [SETTINGS[int(i)] for i in args.settings.split(",")]
     header = {
-        "machine": f"{cpu_model()}, {len(jax.devices())} JAX CPU device(s), {len(__import__('os').sched_getaffinity(0))} cores",
+        "machine": f"{cpu_model()}, {len(jax.devices())} JAX CPU device(s), "
+                   f"{len(os.sched_getaffinity(0))} cores",
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": "python " + " ".join([pathlib.Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
         "episodes per setting": args.episodes,

@@ -38,6 +38,7 @@ def validate_params(params: EnvParams) -> None:
         raise ValueError(f"position_iterations must be >= 0, got {params.position_iterations}")
     wp, tp = float(params.wind_power), float(params.turbulence_power)
     if not 0.0 <= wp <= 20.0:
-        warnings.warn(f"wind_power value is recommended to be between 0.0 and 20.0, got {wp}")
+        warnings.warn(f"wind_power value is recommended to be between 0.0 and 20.0, got {wp}", stacklevel=2)
     if not 0.0 <= tp <= 2.0:
-        warnings.warn(f"turbulence_power value is recommended to be between 0.0 and 2.0, got {tp}")
+        warnings.warn(f"turbulence_power value is recommended to be between 0.0 and 2.0, got {tp}",
+                      stacklevel=2)
