@@ -419,6 +419,27 @@ def sleep(sleep_steps, solved, pos, angle, leg_angle, u):
     return sleep_steps.astype(jnp.int32), (sleep_steps >= C.SLEEP_STEPS) & solved
 
 
+def hull_response(state, hit, pos, angle, u):
+    """The hull's contact response on the step it first touches the terrain (``toi.hull_substep``).
+
+    Any hull touch ends the episode, so this only shapes the terminal step's final observation; it
+    is computed for every env and kept where ``hit`` [] bool (the hull's first touch this step).
+
+    Args: the pre-step ``state``; the hull's ``pos`` [2] m, ``angle`` [] rad and ``u`` [5] after the
+      regular solve and the legs' TOI pass.
+    Returns: ``(pos, angle, u)``.
+    """
+    a, b, _, _, verts, convex = collision.edge_window(state.terrain_y, state.pos[0])
+    com0 = K.hull_com(state.pos, state.angle)
+    com, th, v, w = toi.hull_substep(state.near_hull, com0, state.angle, K.hull_com(pos, angle), angle,
+                                     u[0:2], u[2], a, b, (verts, convex))
+    new_pos = com - K.rotate(th, jnp.asarray(C.HULL_COM))
+    pos = jnp.where(hit, new_pos, pos)
+    angle = jnp.where(hit, th, angle)
+    u = jnp.where(hit, jnp.concatenate([v, w[None], u[3:5]]), u)
+    return pos, angle, u
+
+
 def world_step(state, forces: Forces, gravity, velocity_iterations: int, position_iterations: int):
     """Advances one env's bodies by one step of ``DT`` seconds. Returns ``(state, StepInfo)``."""
     pos, angle, leg_angle = state.pos, state.angle, state.leg_angle
@@ -442,6 +463,7 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     events, near_legs, near_hull, leg_clearance = proximity(
         events, struck, state.terrain_y, new_pos, new_angle, new_leg_angle)
     sleep_steps, asleep = sleep(state.sleep_steps, solved, new_pos, new_angle, new_leg_angle, u)
+    new_pos, new_angle, u = hull_response(state, events.game_over & ~state.game_over, new_pos, new_angle, u)
 
     final_sep = contact_separation(qpos, contacts)
     new_state = state.replace(
