@@ -78,6 +78,6 @@ def test_crash_step_hull_velocity_matches_box2d(crashes):
     jump = np.median(np.abs(box2d - before), axis=0)
     err = np.median(np.abs(vel - box2d), axis=0)
     assert jump[1] > 3.0 and jump[2] > 3.0, jump  # the response is large: m/s, rad/s
-    # Without the response the errors would be about the jumps themselves.
-    assert err[1] < 0.5 * jump[1], (err, jump)
-    assert err[2] < 0.5 * jump[2], (err, jump)
+    # Without the response the errors would be about the jumps themselves (measured: ~1 % of them).
+    assert err[1] < 0.1 * jump[1], (err, jump)
+    assert err[2] < 0.1 * jump[2], (err, jump)
