@@ -161,7 +161,8 @@ def main(argv=None):
         result["nan_check"] = nan_check()
         print(f"NaN check: {result['nan_check']}", file=sys.stderr)
     import jax
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    with open("/proc/cpuinfo") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
     result["machine"] = f"{model}, {os.cpu_count()} cores (affinity {len(os.sched_getaffinity(0))})"
     result["date"] = datetime.datetime.now().isoformat(timespec="seconds")
     result["command"] = " ".join(["python", "scripts/bench_env.py"] + sys.argv[1:])
@@ -171,7 +172,8 @@ def main(argv=None):
     (out / "bench_env.json").write_text(json.dumps(result, indent=1))
 
     best = max((r["steps_per_s"], name, r["batch"]) for name, rows in result["layouts"].items() for r in rows)
-    lines = [f"\n### Env steps/s (`{result['command']}`), {result['date']}, {result['machine']}, jax {jax.__version__}\n",
+    lines = [f"\n### Env steps/s (`{result['command']}`), {result['date']}, {result['machine']}, "
+             f"jax {jax.__version__}\n",
              "| layout | " + " | ".join(f"batch {b}" for b in batches) + " | compile s (per batch) |",
              "|---|" + "---|" * (len(batches) + 1)]
     for name, rows in result["layouts"].items():

@@ -7,11 +7,18 @@ acceptance bands (heuristic: mean within 10, outcome rates within 3 points; rand
 10, mean length within 5 %, crash/out split within 5 points).
 
     python scripts/fidelity.py [--episodes 2000] [--velocity-iterations N] [--position-iterations N]
+                               [--allow-other-versions]
+
+The reference is LunarLander-v3 on Box2D 2.3.10 under the Gymnasium version in
+``REFERENCE_VERSIONS`` (Gymnasium plans to move its Box2D envs to pymunk: Gymnasium issue #1597,
+PR #1602). The script refuses to compare against any other Box2D or Gymnasium unless
+``--allow-other-versions`` is given, and records the versions it measured in the report.
 """
 
 import argparse
 import datetime
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -29,6 +36,9 @@ from rlax_lander.env.state import EnvParams
 from rlax_lander.interop import box2d
 from rlax_lander.machine import cpu_model  # noqa: E402
 
+# The reference the env is faithful to; a different Box2D or Gymnasium is a different env.
+REFERENCE_VERSIONS = {"Box2D": "2.3.10", "gymnasium": "1.3.0"}
+
 SETTINGS = [  # (name, policy, continuous, wind)
     ("heuristic / discrete", "heuristic", False, False),
     ("heuristic / continuous", "heuristic", True, False),
@@ -38,7 +48,21 @@ SETTINGS = [  # (name, policy, continuous, wind)
     ("random / discrete / wind", "random", False, True),
 ]
 
+def installed_versions() -> dict[str, str]:
+    """Versions of the reference packages installed here, by ``REFERENCE_VERSIONS`` key."""
+    import Box2D
+    import gymnasium
 
+    return {"Box2D": Box2D.__version__, "gymnasium": gymnasium.__version__}
+
+
+def version_mismatch(found: dict[str, str]) -> str | None:
+    """One-line description of how ``found`` differs from ``REFERENCE_VERSIONS``, or None."""
+    bad = [f"{k} {found.get(k)} (reference {v})" for k, v in REFERENCE_VERSIONS.items() if found.get(k) != v]
+    if not bad:
+        return None
+    return ("fidelity.py: refusing to compare against " + ", ".join(bad)
+            + "; pass --allow-other-versions to compare anyway")
 
 
 def run_jax(policy, continuous, wind, episodes, seed, vel_it, pos_it):
@@ -86,7 +110,11 @@ def fmt_ci(s):
 
 
 def markdown(results, header) -> str:
-    lines = ["# Fidelity: JAX LunarLander vs Box2D LunarLander-v3", ""]
+    lines = ["# Fidelity: JAX LunarLander vs Box2D LunarLander-v3", "",
+             "The reference is Gymnasium's LunarLander-v3 on Box2D 2.3.10 (pybox2d) under gymnasium "
+             f"{REFERENCE_VERSIONS['gymnasium']}, the versions pinned in `scripts/fidelity.py` (it refuses "
+             "others unless given --allow-other-versions). Gymnasium plans to move its Box2D envs to "
+             "pymunk (Gymnasium issue #1597, PR #1602): a different env.", ""]
     lines += [f"- {k}: {v}" for k, v in header.items()] + [""]
     for r in results:
         j, b = r["jax"], r["box2d"]
@@ -106,7 +134,8 @@ def markdown(results, header) -> str:
             lines.append(f"| {label} % | {x:.1f} | {y:.1f} | {x - y:+.1f} |")
         lines.append(f"| deepest foot separation (m), NaN episodes | {r['jax_min_separation']:.4f}, "
                      f"{r['jax_nonfinite']} | | |")
-        lines += ["", "| acceptance criterion | JAX | Box2D | diff | band | pass |", "|---|---|---|---|---|---|"]
+        lines += ["", "| acceptance criterion | JAX | Box2D | diff | band | pass |",
+                  "|---|---|---|---|---|---|"]
         lines += [f"| {c['criterion']} | {c['jax']:.1f} | {c['box2d']:.1f} | {c['diff']:+.1f} | "
                   f"±{c['band']:.1f} | {'✓' if c['ok'] else '✗'} |" for c in r["checks"]]
         lines.append("")
@@ -124,15 +153,24 @@ def main(argv=None):
     ap.add_argument("--position-iterations", type=int, default=defaults.position_iterations)
     ap.add_argument("--out", default="experiments/results")
     ap.add_argument("--settings", default="all", help="comma-separated indices into SETTINGS, or all")
+    ap.add_argument("--allow-other-versions", action="store_true",
+                    help="compare even if Box2D / Gymnasium differ from REFERENCE_VERSIONS")
     args = ap.parse_args(argv)
+    found = installed_versions()
+    mismatch = version_mismatch(found)
+    if mismatch and not args.allow_other_versions:
+        raise SystemExit(mismatch)
     sel = SETTINGS if args.settings == "all" else [SETTINGS[int(i)] for i in args.settings.split(",")]
     header = {
-        "machine": f"{cpu_model()}, {len(jax.devices())} JAX CPU device(s), {len(__import__('os').sched_getaffinity(0))} cores",
+        "machine": f"{cpu_model()}, {len(jax.devices())} JAX CPU device(s), "
+                   f"{len(os.sched_getaffinity(0))} cores",
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": "python " + " ".join([pathlib.Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
         "episodes per setting": args.episodes,
         "solver iterations (JAX)": f"velocity {args.velocity_iterations}, position {args.position_iterations}"
                                    " (Box2D: velocity 180, position 60)",
+        "reference": f"LunarLander-v3 on Box2D {found['Box2D']}, gymnasium {found['gymnasium']}"
+                     + (" (NOT the pinned reference)" if mismatch else " (the pinned reference)"),
         "versions": f"jax {jax.__version__}, python {platform.python_version()}",
         "seeds": f"JAX: PRNGKey({args.seed}) fold_in episode; Box2D: reset(seed={args.seed}+k), "
                  f"random actions from default_rng({10000 + args.seed})",

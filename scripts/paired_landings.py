@@ -53,8 +53,9 @@ def _load(env, seed: int, snap) -> None:
 
 
 def _max_joint_error(env) -> float:
-    return max(float(np.hypot(*(np.asarray(leg.joints[0].joint.anchorB) - np.asarray(leg.joints[0].joint.anchorA))))
-               for leg in env.legs)
+    joints = (leg.joints[0].joint for leg in env.legs)
+    gaps = (np.asarray(j.anchorB) - np.asarray(j.anchorA) for j in joints)
+    return max(float(np.hypot(*g)) for g in gaps)
 
 
 def collect_cases(episodes: int, lead: int, rng):
@@ -122,7 +123,8 @@ def run_jax(cases, actions, max_steps: int, key):
         return jax.lax.scan(body, init, jnp.arange(max_steps))[0][2:]
 
     keys = jax.random.split(key, len(cases))
-    steps, outcome = jax.jit(jax.vmap(one))(jnp.asarray(terrain_y), jnp.asarray(snaps), jnp.asarray(actions), keys)
+    steps, outcome = jax.jit(jax.vmap(one))(jnp.asarray(terrain_y), jnp.asarray(snaps), jnp.asarray(actions),
+                                            keys)
     return np.asarray(steps), np.asarray(outcome)
 
 
@@ -136,8 +138,10 @@ def summarise(cases, b_steps, b_out, j_steps, j_out) -> dict:
         k = (vy >= lo) & (vy < hi)
         if k.any():
             bins.append(dict(vy_lo=lo, vy_hi=hi, n=int(k.sum()),
-                             box2d_mean_steps=float(b_steps[k].mean()), jax_mean_steps=float(j_steps[k].mean()),
-                             box2d_ge50=float((b_steps[k] >= 50).mean()), jax_ge50=float((j_steps[k] >= 50).mean())))
+                             box2d_mean_steps=float(b_steps[k].mean()),
+                             jax_mean_steps=float(j_steps[k].mean()),
+                             box2d_ge50=float((b_steps[k] >= 50).mean()),
+                             jax_ge50=float((j_steps[k] >= 50).mean())))
     return dict(
         cases=len(cases), joint_table_rows_box2d_cols_jax=table.tolist(), outcomes=OUTCOMES,
         box2d_survived=int((b_out == 3).sum()), jax_survived=int((j_out == 3).sum()),
@@ -161,20 +165,25 @@ def markdown(s: dict, header: dict) -> str:
               f"- Mean steps from the snapshot to the end: Box2D {s['box2d_mean_steps']:.1f}, "
               f"JAX {s['jax_mean_steps']:.1f}.",
               f"- Box2D's revolute joints at the first contact step are pulled apart by a median "
-              f"{100 * e['median']:.1f} cm (90th percentile {100 * e['p90']:.1f} cm, max {100 * e['max']:.0f} cm; "
+              f"{100 * e['median']:.1f} cm (90th percentile {100 * e['p90']:.1f} cm, "
+              f"max {100 * e['max']:.0f} cm; "
               f"{100 * e['share_over_5cm']:.0f}% over 5 cm): its TOI sub-step moves a leg alone.", "",
-              "| hull v_y at snapshot (m/s) | n | mean steps Box2D | mean steps JAX | ≥ 50 steps Box2D | ≥ 50 steps JAX |",
+              "| hull v_y at snapshot (m/s) | n | mean steps Box2D | mean steps JAX "
+              "| ≥ 50 steps Box2D | ≥ 50 steps JAX |",
               "|---|---|---|---|---|---|"]
     for b in s["by_speed"]:
         lines.append(f"| [{b['vy_lo']:g}, {b['vy_hi']:g}) | {b['n']} | {b['box2d_mean_steps']:.1f} | "
-                     f"{b['jax_mean_steps']:.1f} | {100 * b['box2d_ge50']:.2f}% | {100 * b['jax_ge50']:.2f}% |")
+                     f"{b['jax_mean_steps']:.1f} | {100 * b['box2d_ge50']:.2f}% | "
+                     f"{100 * b['jax_ge50']:.2f}% |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--episodes", type=int, default=8000, help="Box2D random episodes to draw touchdowns from")
-    ap.add_argument("--lead", type=int, default=3, help="snapshot this many steps before the first leg contact")
+    ap.add_argument("--episodes", type=int, default=8000,
+                    help="Box2D random episodes to draw touchdowns from")
+    ap.add_argument("--lead", type=int, default=3,
+                    help="snapshot this many steps before the first leg contact")
     ap.add_argument("--max-steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="experiments/results")

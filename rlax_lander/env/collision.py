@@ -1,13 +1,16 @@
 """Narrow phase of the lander against the static terrain: 10 terrain edges plus the flat bottom edge.
 
-Fixed topology means no broad phase: every shape is tested against every edge with static shapes.
-Two products come out of one pre-step pass (Box2D's Collide phase, at the start of ``world.Step``):
+The topology is fixed, so the broad phase is one arithmetic window: ``edge_window`` keeps the 3
+consecutive terrain edges within the lander's reach plus the bottom edge (static shapes; the culled
+edges are provably out of reach). Every lander shape is tested against the window's edges, giving:
 
-* ``touching`` flags per (leg, edge) and for the hull: polygon-vs-segment core distance below the
-  sum of skins (0.02 m), or overlap. They drive the contact events (leg flags, ``game_over``).
-* solver contacts for each leg's two foot corners: the closest edge point, a unit normal pointing
-  out of the terrain, the separation ``core distance - 0.02`` (negative = touching) and the mixed
-  friction coefficient.
+* clearances (``polygon_edge_clearance``): polygon-vs-segment core distance, or -1 on overlap. At
+  the end of a step they decide which shapes are within the sum of skins (0.02 m), the contact
+  events of the next step (leg flags, ``game_over``), and Box2D's TOI test.
+* solver contacts (``foot_contacts``, ``vertex_face_contacts``): for each leg's two foot corners
+  the closest edge point, a unit normal pointing out of the terrain, the separation
+  ``core distance - 0.02`` (negative = touching) and the mixed friction coefficient; and a convex
+  terrain vertex against each foot face.
 """
 
 import jax
@@ -77,15 +80,6 @@ def edge_friction():
     return jnp.concatenate([terrain, bottom])
 
 
-def _point_segment(p, a, b):
-    """Distance and closest point of points ``p`` [..., 2] to segments ``a, b`` [..., 2]."""
-    ab = b - a
-    t = jnp.clip(jnp.sum((p - a) * ab, -1) / jnp.maximum(jnp.sum(ab * ab, -1), 1e-12), 0.0, 1.0)
-    closest = a + t[..., None] * ab
-    d = p - closest
-    return jnp.sqrt(jnp.sum(d * d, -1) + 1e-20), closest
-
-
 def _segment_distance_xy(px, py, ax, ay, bx, by):
     """Distance of points to segments, coordinates passed separately (broadcasting), and whether
     the point lies strictly below the segment's line within its extent (overlap)."""
@@ -121,13 +115,8 @@ def polygon_edge_clearance(verts, a, b):
         d = jnp.max(out, axis=1)
         return jnp.where(d < 0.0, -1.0, d)
 
-    return jnp.minimum(clearance, jnp.minimum(end_clearance(a[:, 0], a[:, 1]), end_clearance(b[:, 0], b[:, 1])))
-
-
-def polygon_touches_edges(verts, a, b, distance=C.CONTACT_DISTANCE):
-    """Whether a convex polygon ``verts`` [K, 2] touches each edge -> [E] bool: core shapes
-    overlapping or closer than ``distance`` (default the sum of skins, 0.02 m)."""
-    return polygon_edge_clearance(verts, a, b) < distance
+    ends = jnp.minimum(end_clearance(a[:, 0], a[:, 1]), end_clearance(b[:, 0], b[:, 1]))
+    return jnp.minimum(clearance, ends)
 
 
 def _select_min(values, *others):

@@ -3,20 +3,29 @@
 Box2D solves hull, legs and joints in maximal coordinates with 180 sequential-impulse sweeps,
 because each 0.071 kg leg hangs on the 4.8 kg hull by a point constraint that Gauss-Seidel
 converges on slowly. Here each leg is one angle relative to the hull, so the point constraints hold
-by construction and the slow mode is gone; what remains per step, in Box2D's order, is:
+by construction and the slow mode is gone. ``world_step`` runs, in Box2D's order, the stages:
 
-1. collide at the pre-step poses (contact events: leg flags, ``game_over``);
-2. integrate external forces and impulses through the exact 5x5 mass matrix;
-3. sequential impulses with warm starting: per sweep the leg motors (max 40 N m), the joint limits
-   (state decided from the pre-step angle), then per foot contact friction and normal;
-4. integrate positions (with Box2D's per-step translation/rotation clamps on the hull);
-5. position correction (contacts: Baumgarte 0.2, slop 0.005 m, max 0.2 m; limits: 2 deg slop,
-   max 8 deg), stopping once solved like Box2D's early exit;
-6. island sleep bookkeeping (25 quiet steps with a solved position pass).
+1. ``contact_events``: Box2D's Collide at the pre-step poses turns the proximity found at the end
+   of the previous step into begin/end events (leg flags, ``game_over``);
+2. ``collide``: the solver's six leg contacts at the pre-step poses (four foot corners, one convex
+   terrain vertex against each foot face);
+3. ``apply_external``: gravity, wind, turbulence and engine impulses through the exact 5x5 mass
+   matrix;
+4. ``constraint_rows``: Jacobian rows [motor0, limit0, motor1, limit1, (tangent, normal) x 6];
+5. ``warm_start``: last step's accumulated impulses where the constraint persists;
+6. ``velocity_sweeps``: sequential impulses, per sweep the leg motors (max 40 N m), the joint
+   limits (state decided from the pre-step angle), then per contact friction and normal;
+7. ``integrate``: positions, with Box2D's per-step translation/rotation clamps on the hull;
+8. ``position_correction``: contacts (Baumgarte 0.2, slop 0.005 m, max 0.2 m), then limits
+   (2 deg slop, max 8 deg), stopping once solved like Box2D's early exit;
+9. ``toi_pass``: Box2D's continuous collision for a leg that strikes the terrain mid-step
+   (``toi.py``): the leg alone is rewound, stopped and spun, then re-attached to the hull;
+10. ``proximity``: end-of-step clearances: the TOI pass's own contact events, the hull's touch,
+    and the proximity the next step's ``contact_events`` and TOI test start from;
+11. ``sleep``: island sleep bookkeeping (25 quiet steps with a solved position pass).
 
 Hull contact *response* is not modelled: any hull touch ends the episode, so only its detection
-matters. Continuous collision (Box2D's TOI sub-step) is modelled for its events and, for the legs,
-for its motion: a leg that strikes the terrain mid-step is stopped and spun alone (``toi.py``).
+matters.
 """
 
 from typing import NamedTuple
@@ -33,8 +42,10 @@ from rlax_lander.env import state as state_lib
 # vertex against each leg's foot face (4 on leg 0, 5 on leg 1).
 NUM_CONTACTS = state_lib.NUM_CONTACTS
 _CONTACT_LEG = (0, 0, 1, 1, 0, 1)
-# Which entries of each solver row's Jacobian can be non-zero: [motor0, limit0, motor1, limit1],
-# then (tangent, normal) per contact, each touching the hull and its own leg only.
+# Solver rows: [motor0, limit0, motor1, limit1], then (tangent, normal) per contact.
+NUM_ROWS = 4 + 2 * NUM_CONTACTS
+# Which entries of each row's Jacobian can be non-zero: a motor or limit row touches its own leg
+# coordinate only; a contact row touches the hull and its own leg.
 _ROW_SPARSITY = [(0, 0, 0, 1, 0)] * 2 + [(0, 0, 0, 0, 1)] * 2 + [
     (1, 1, 1, leg == 0, leg == 1) for leg in _CONTACT_LEG for _ in range(2)
 ]
@@ -57,7 +68,54 @@ class Forces(NamedTuple):
 class StepInfo(NamedTuple):
     asleep: jax.Array  # [] bool, the island went to sleep this step
     position_solved: jax.Array  # [] bool
-    min_separation: jax.Array  # [] m, deepest foot contact separation after the step
+    min_separation: jax.Array  # [] m, deepest solver contact separation after the step
+
+
+class Events(NamedTuple):
+    """Contact-event state: touching [2, 11] bool (leg, edge), leg_contact [2] bool (the original's
+    ``ground_contact`` flags), game_over [] bool (sticky hull contact)."""
+
+    touching: jax.Array
+    leg_contact: jax.Array
+    game_over: jax.Array
+
+
+class Contacts(NamedTuple):
+    """The solver's leg contacts at the pre-step poses, in ``_CONTACT_LEG`` order.
+
+    local_points: [6, 2] contact points in their leg's frame, m. points: [6, 2] the same in the
+    world, m. normal: [6, 2] unit, out of the terrain. friction: [6] mixed coefficients.
+    separation: [6] core distance minus 0.02 m (negative = touching). active: [6] bool, touching.
+    anchor: [6, 2] the terrain point of each contact (world, m), fixed for the step.
+    foot_separation: [2, 2] the separations of each leg's two foot corners (for the TOI test).
+    leg_centres: [2, 2] world leg centres at the pre-step pose, m.
+    """
+
+    local_points: jax.Array
+    points: jax.Array
+    normal: jax.Array
+    friction: jax.Array
+    separation: jax.Array
+    active: jax.Array
+    anchor: jax.Array
+    foot_separation: jax.Array
+    leg_centres: jax.Array
+
+
+class Rows(NamedTuple):
+    """Solver rows [NUM_ROWS]: jac [R, 5] Jacobians, w [R, 5] = M^-1 J^T per row, inv_k [R] the
+    rows' effective masses (kg, kg m^2)."""
+
+    jac: jax.Array
+    w: jax.Array
+    inv_k: jax.Array
+
+
+class Limits(NamedTuple):
+    """Joint-limit state of each leg [2] bool, decided once per step from the pre-step angle."""
+
+    at_lower: jax.Array
+    at_upper: jax.Array
 
 
 def _generalised_force(pos, angle, leg_angle, forces: Forces, gravity):
@@ -82,82 +140,110 @@ def _impulse_rows(com, forces: Forces):
     return jnp.stack([jnp.sum(j[:, 0]), jnp.sum(j[:, 1]), torque, 0.0, 0.0])
 
 
-def world_step(state, forces: Forces, gravity, velocity_iterations: int, position_iterations: int):
-    """Advances one env's bodies by one step of ``DT`` seconds. Returns ``(state, StepInfo)``."""
-    dt = C.DT
-    pos, angle, leg_angle = state.pos, state.angle, state.leg_angle
-    u = jnp.concatenate([state.vel, state.ang_vel[None], state.leg_ang_vel])
+def contact_events(state) -> Events:
+    """Box2D's Collide phase at the pre-step pose, as contact events.
 
-    # 1. Collide at the pre-step poses: events, then the solver's foot contacts.
-    # Only the 3 terrain edges within the lander's reach (plus the bottom edge) are tested.
-    a, b, edge_mu, _, verts, convex = collision.edge_window(state.terrain_y, pos[0])
-    # Which shapes are within 0.02 m at the pre-step pose was computed at the end of the previous
-    # step (the same pose); the collide pass turns its changes into events.
-    corners = K.leg_corners(pos, angle, leg_angle)  # [2, 4, 2]
+    Which shapes are within 0.02 m at the pre-step pose was computed at the end of the previous
+    step (the same pose, ``state.near_legs`` / ``state.near_hull``); changes against
+    ``state.touching`` are begin/end events. Newer contacts fire first; the end of an older contact
+    is processed last and wins.
+    """
     touching = state.near_legs
     begin = jnp.any(touching & ~state.touching, axis=1)
     end = jnp.any(~touching & state.touching, axis=1)
-    # Newer contacts fire first; the end of an older contact is processed last and wins.
     leg_contact = jnp.where(end, False, jnp.where(begin, True, state.leg_contact))
-    game_over = state.game_over | state.near_hull
+    return Events(touching, leg_contact, state.game_over | state.near_hull)
 
+
+def collide(state) -> Contacts:
+    """The solver's six leg contacts at the pre-step pose (``Contacts``).
+
+    Only the terrain edges within the lander's reach (``collision.edge_window``) are tested.
+    """
+    pos, angle, leg_angle = state.pos, state.angle, state.leg_angle
+    a, b, edge_mu, _, verts, convex = collision.edge_window(state.terrain_y, pos[0])
+    corners = K.leg_corners(pos, angle, leg_angle)  # [2, 4, 2]
     feet = corners[:, :2].reshape(4, 2)
     sep_c, n_c, mu_c = collision.foot_contacts(feet, a, b, edge_mu)
     leg_world_angle = angle + leg_angle
     centres = K.leg_centres(pos, angle, leg_angle)
     sep_v, n_v, local_v = collision.vertex_face_contacts(centres, leg_world_angle, verts, convex)
     foot_local = jnp.tile(K.foot_corners_local(), (2, 1))  # [4, 2]
-    local_pts = jnp.concatenate([foot_local, local_v])  # [6, 2] contact points in their leg's frame
+    local_pts = jnp.concatenate([foot_local, local_v])
     sep0 = jnp.concatenate([sep_c, sep_v])
     normal = jnp.concatenate([n_c, n_v])
     friction = jnp.concatenate([mu_c, collision.edge_friction()[:2]])
     leg_of = jnp.array(_CONTACT_LEG)
-    points = centres[leg_of] + K.rotate(leg_world_angle[leg_of], local_pts)  # [6, 2] world
-    active = sep0 < 0.0
-    anchor = points - (sep0 + C.CONTACT_DISTANCE)[:, None] * normal  # terrain point of each contact
+    points = centres[leg_of] + K.rotate(leg_world_angle[leg_of], local_pts)
+    anchor = points - (sep0 + C.CONTACT_DISTANCE)[:, None] * normal
+    return Contacts(local_points=local_pts, points=points, normal=normal, friction=friction,
+                    separation=sep0, active=sep0 < 0.0, anchor=anchor,
+                    foot_separation=sep_c.reshape(2, 2), leg_centres=centres)
 
-    # 2. External forces and impulses through the exact mass matrix.
+
+def apply_external(u, pos, angle, leg_angle, m_inv, forces: Forces, gravity):
+    """Generalised velocity [5] after one step of gravity and the external forces plus the engine
+    impulses, through the exact inverse mass matrix ``m_inv`` [5, 5]."""
     com = K.hull_com(pos, angle)
-    m_inv = K.mass_matrix_inverse(pos, angle, leg_angle)
-    q_ext = _generalised_force(pos, angle, leg_angle, forces, gravity) * dt
-    u = u + m_inv @ (q_ext + _impulse_rows(com, forces))
+    q_ext = _generalised_force(pos, angle, leg_angle, forces, gravity) * C.DT
+    return u + m_inv @ (q_ext + _impulse_rows(com, forces))
 
-    # 3. Rows: [motor0, limit0, motor1, limit1, (tangent, normal) x 4 feet].
+
+def constraint_rows(pos, com, m_inv, contacts: Contacts) -> Rows:
+    """Solver rows of the joint motors and limits (the leg coordinates themselves) and of each
+    contact's tangent and normal, at the pre-step pose (hull origin ``pos``, centre of mass ``com``,
+    both [2] m)."""
     eye = jnp.eye(5, dtype=jnp.float32)
+    normal = contacts.normal
     tangent = jnp.stack([normal[:, 1], -normal[:, 0]], -1)
     rows = [eye[3], eye[3], eye[4], eye[4]]
     for k in range(NUM_CONTACTS):
         leg = _CONTACT_LEG[k]
-        rows.append(K.leg_point_row(points[k], tangent[k], leg, pos, com))
-        rows.append(K.leg_point_row(points[k], normal[k], leg, pos, com))
-    jac = jnp.stack(rows)  # [4 + 2 * 6, 5]
+        rows.append(K.leg_point_row(contacts.points[k], tangent[k], leg, pos, com))
+        rows.append(K.leg_point_row(contacts.points[k], normal[k], leg, pos, com))
+    jac = jnp.stack(rows)  # [NUM_ROWS, 5]
     w = jac @ m_inv  # M^-1 J^T per row (M is symmetric)
-    inv_k = 1.0 / jnp.sum(jac * w, axis=1)
+    return Rows(jac=jac, w=w, inv_k=1.0 / jnp.sum(jac * w, axis=1))
 
-    phi_lo, phi_hi = jnp.asarray(C.LEG_PHI_LOWER), jnp.asarray(C.LEG_PHI_UPPER)
-    at_lower = leg_angle <= phi_lo
-    at_upper = leg_angle >= phi_hi
-    limit_active = at_lower | at_upper
-    max_motor = C.LEG_SPRING_TORQUE * dt
-    motor_speed = jnp.asarray(C.LEG_MOTOR_SPEED)
 
-    # Warm start with last step's accumulated impulses where the constraint persists.
+def joint_limits(leg_angle) -> Limits:
+    """Which joint limit each leg sits at, from its relative angle ``leg_angle`` [2] rad."""
+    return Limits(at_lower=leg_angle <= jnp.asarray(C.LEG_PHI_LOWER),
+                  at_upper=leg_angle >= jnp.asarray(C.LEG_PHI_UPPER))
+
+
+def warm_start(state, u, rows: Rows, limits: Limits, contacts: Contacts):
+    """Box2D's warm start: last step's accumulated impulses, kept where the constraint persists
+    (a limit impulse clipped to the side of the limit the leg sits at, contact impulses of active
+    contacts). Returns ``(u [5], acc [NUM_ROWS])``, the velocity after applying them and the
+    accumulated impulses (N m s, N s) the sweeps start from."""
+    limit_acc = jnp.where(limits.at_lower, jnp.maximum(state.limit_impulse, 0.0),
+                          jnp.where(limits.at_upper, jnp.minimum(state.limit_impulse, 0.0), 0.0))
+    contact_acc = jnp.where(contacts.active[:, None], state.contact_impulse.reshape(NUM_CONTACTS, 2), 0.0)
     motor_acc = state.motor_impulse
-    limit_acc = jnp.where(at_lower, jnp.maximum(state.limit_impulse, 0.0),
-                          jnp.where(at_upper, jnp.minimum(state.limit_impulse, 0.0), 0.0))
-    contact_acc = jnp.where(active[:, None], state.contact_impulse.reshape(NUM_CONTACTS, 2), 0.0)
-    acc0 = jnp.concatenate([
+    acc = jnp.concatenate([
         jnp.stack([motor_acc[0], limit_acc[0], motor_acc[1], limit_acc[1]]),
         contact_acc.reshape(-1),
     ])
-    u = u + acc0 @ w
+    return u + acc @ rows.w, acc
 
+
+def velocity_sweeps(u, acc, rows: Rows, limits: Limits, contacts: Contacts, iterations: int):
+    """``iterations`` sequential-impulse sweeps: per leg the motor (towards ``LEG_MOTOR_SPEED``,
+    at most ``LEG_SPRING_TORQUE``) then the limit, then per contact friction then normal.
+
+    Args: u [5] generalised velocity, acc [NUM_ROWS] accumulated impulses (warm start).
+    Returns: ``(u, acc)`` after the sweeps.
+    """
+    max_motor = C.LEG_SPRING_TORQUE * C.DT
+    motor_speed = jnp.asarray(C.LEG_MOTOR_SPEED)
+    at_lower, at_upper = limits
+    active, friction = contacts.active, contacts.friction
     # The sweep works on scalars (tuples, not small arrays): every row update is then plain
     # elementwise arithmetic over the batch, which XLA fuses into one loop body.
-    n_rows = jac.shape[0]
-    jac_s = [[jac[r, j] for j in range(5)] for r in range(n_rows)]
-    w_s = [[w[r, j] for j in range(5)] for r in range(n_rows)]
-    inv_k_s = [inv_k[r] for r in range(n_rows)]
+    jac_s = [[rows.jac[r, j] for j in range(5)] for r in range(NUM_ROWS)]
+    w_s = [[rows.w[r, j] for j in range(5)] for r in range(NUM_ROWS)]
+    inv_k_s = [rows.inv_k[r] for r in range(NUM_ROWS)]
     dot = lambda r, u: sum(jac_s[r][j] * u[j] for j in range(5) if _ROW_SPARSITY[r][j])
     add = lambda u, r, d: tuple(u[j] + d * w_s[r][j] for j in range(5))
 
@@ -171,7 +257,8 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
             acc[r] = new
             r = 2 * i + 1
             new = acc[r] - u[3 + i] * inv_k_s[r]
-            new = jnp.where(at_lower[i], jnp.maximum(new, 0.0), jnp.where(at_upper[i], jnp.minimum(new, 0.0), 0.0))
+            new = jnp.where(at_lower[i], jnp.maximum(new, 0.0),
+                            jnp.where(at_upper[i], jnp.minimum(new, 0.0), 0.0))
             u = add(u, r, new - acc[r])
             acc[r] = new
         for k in range(NUM_CONTACTS):  # contacts: friction, then normal
@@ -188,28 +275,51 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
         return tuple(u), tuple(acc)
 
     u_s, acc_s = jax.lax.fori_loop(
-        0, velocity_iterations, sweep, (tuple(u[j] for j in range(5)), tuple(acc0[r] for r in range(n_rows)))
+        0, iterations, sweep, (tuple(u[j] for j in range(5)), tuple(acc[r] for r in range(NUM_ROWS)))
     )
-    u, acc = jnp.stack(u_s), jnp.stack(acc_s)
+    return jnp.stack(u_s), jnp.stack(acc_s)
 
-    # 4. Integrate positions, with Box2D's per-step clamps on the hull.
-    trans = dt * jnp.linalg.norm(u[0:2])
+
+def integrate(com, angle, leg_angle, u):
+    """One explicit step of ``DT`` s with Box2D's per-step clamps on the hull (at most
+    ``MAX_TRANSLATION`` m and ``MAX_ROTATION`` rad; the velocity is scaled down to match).
+
+    Returns ``(qpos, u)``: qpos [5] = (centre of mass x, y (m), hull angle, leg angles (rad)) and
+    the clamped velocity [5]."""
+    trans = C.DT * jnp.linalg.norm(u[0:2])
     u = u.at[0:2].multiply(jnp.where(trans > C.MAX_TRANSLATION, C.MAX_TRANSLATION / trans, 1.0))
-    rot = dt * jnp.abs(u[2])
+    rot = C.DT * jnp.abs(u[2])
     u = u.at[2].multiply(jnp.where(rot > C.MAX_ROTATION, C.MAX_ROTATION / rot, 1.0))
-    qpos = jnp.concatenate([com, angle[None], leg_angle]) + dt * u
+    return jnp.concatenate([com, angle[None], leg_angle]) + C.DT * u, u
 
-    # 5. Position correction (contacts, then limits), with Box2D's early exit.
-    local_hull_com = jnp.asarray(C.HULL_COM)
 
-    def points_now(qp):
-        origin = qp[0:2] - K.rotate(qp[2], local_hull_com)
-        c = K.leg_centres(origin, qp[2], qp[3:5])
-        return c[leg_of] + K.rotate(qp[2] + qp[3:5][leg_of], local_pts)
+def _contact_points(qpos, contacts: Contacts):
+    """World points [6, 2] of the contacts at the generalised position ``qpos`` [5]."""
+    origin = qpos[0:2] - K.rotate(qpos[2], jnp.asarray(C.HULL_COM))
+    leg_of = jnp.array(_CONTACT_LEG)
+    c = K.leg_centres(origin, qpos[2], qpos[3:5])
+    return c[leg_of] + K.rotate(qpos[2] + qpos[3:5][leg_of], contacts.local_points)
+
+
+def contact_separation(qpos, contacts: Contacts):
+    """Separation [6] (m) of each contact point at ``qpos`` [5] from its fixed terrain anchor."""
+    gap = jnp.sum((_contact_points(qpos, contacts) - contacts.anchor) * contacts.normal, -1)
+    return gap - C.CONTACT_DISTANCE
+
+
+def position_correction(qpos, rows: Rows, limits: Limits, contacts: Contacts, iterations: int):
+    """Up to ``iterations`` position passes over the contacts (Baumgarte 0.2, slop 0.005 m, at most
+    0.2 m) then the joint limits (2 deg slop, at most 8 deg), with the step's effective masses.
+    Like Box2D, passes stop once the deepest contact is above -3 slop and the limits within slop.
+
+    Returns ``(qpos [5], solved [] bool)``."""
+    phi_lo, phi_hi = jnp.asarray(C.LEG_PHI_LOWER), jnp.asarray(C.LEG_PHI_UPPER)
+    at_lower, at_upper = limits
+    active, w, inv_k = contacts.active, rows.w, rows.inv_k
 
     def position_pass(_, carry):
         qp, solved = carry
-        sep = jnp.sum((points_now(qp) - anchor) * normal, -1) - C.CONTACT_DISTANCE
+        sep = contact_separation(qp, contacts)
         min_sep = jnp.min(jnp.where(active, sep, 0.0))
         dq = jnp.zeros(5, jnp.float32)
         for k in range(NUM_CONTACTS):
@@ -223,7 +333,8 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
             r = 2 * i + 1
             c_lo = jnp.clip(qp[3 + i] - phi_lo[i] + C.ANGULAR_SLOP, -C.MAX_ANGULAR_CORRECTION, 0.0)
             c_hi = jnp.clip(qp[3 + i] - phi_hi[i] - C.ANGULAR_SLOP, 0.0, C.MAX_ANGULAR_CORRECTION)
-            err = jnp.where(at_lower[i], phi_lo[i] - qp[3 + i], jnp.where(at_upper[i], qp[3 + i] - phi_hi[i], 0.0))
+            err = jnp.where(at_lower[i], phi_lo[i] - qp[3 + i],
+                            jnp.where(at_upper[i], qp[3 + i] - phi_hi[i], 0.0))
             ang_err = jnp.maximum(ang_err, err)
             cl = jnp.where(at_lower[i], c_lo, jnp.where(at_upper[i], c_hi, 0.0))
             dq = dq + (-cl * inv_k[r]) * w[r]
@@ -231,71 +342,139 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
         ok = (min_sep >= -3.0 * C.LINEAR_SLOP) & (ang_err <= C.ANGULAR_SLOP)
         return qp, solved | ok
 
-    qpos, solved = jax.lax.fori_loop(0, position_iterations, position_pass, (qpos, jnp.array(False)))
+    return jax.lax.fori_loop(0, iterations, position_pass, (qpos, jnp.array(False)))
 
-    new_angle = qpos[2]
-    new_pos = qpos[0:2] - K.rotate(new_angle, local_hull_com)
-    new_leg_angle = qpos[3:5]
 
-    # 6. Continuous collision (Box2D's TOI pass, toi.py). b2TimeOfImpact reports an impact for a
-    # leg whose core comes within TOI_TARGET (0.005 m) during the step (found from its foot
-    # corners), or that starts the step within the target plus tolerance (impact at the start);
-    # it gives up on cores that already overlap. The struck leg alone is rewound, stopped and
-    # spun; the hull keeps its pose and velocity, and the leg is turned about its centre back onto
-    # the joint, keeping its new spin (the joint's stretch itself cannot be represented).
-    a, b, edge_mu, index, _, _ = collision.edge_window(state.terrain_y, new_pos[0])
-    centres1 = K.leg_centres(new_pos, new_angle, new_leg_angle)
-    end_feet = K.leg_corners(new_pos, new_angle, new_leg_angle)[:, :2]  # [2, 2, 2] foot corners
+def toi_pass(state, contacts: Contacts, pos, angle, leg_angle, u):
+    """Box2D's TOI pass for the legs (``toi.py``) after the regular solve.
+
+    b2TimeOfImpact reports an impact for a leg whose core comes within TOI_TARGET (0.005 m) during
+    the step (found from its foot corners), or that starts the step within the target plus
+    tolerance (impact at the start); it gives up on cores that already overlap. The struck leg
+    alone is rewound, stopped and spun; the hull keeps its pose and velocity, and the leg is turned
+    about its centre back onto the joint, keeping its new spin.
+
+    Args: the pre-step ``state`` and ``contacts``; ``pos`` [2] m, ``angle`` [] rad, ``leg_angle``
+      [2] rad and ``u`` [5] after the regular solve.
+    Returns: ``(leg_angle [2], u [5], struck [2] bool)``.
+    """
+    a, b, edge_mu, _, _, _ = collision.edge_window(state.terrain_y, pos[0])
+    centres1 = K.leg_centres(pos, angle, leg_angle)
+    end_feet = K.leg_corners(pos, angle, leg_angle)[:, :2]  # [2, 2, 2] foot corners
     sep_end, _, _ = collision.foot_contacts(end_feet.reshape(4, 2), a, b, edge_mu)
-    sep_start = sep_c.reshape(2, 2)
+    sep_start = contacts.foot_separation
     sep_end = sep_end.reshape(2, 2)
     start = state.leg_clearance
     at_start = start < C.TOI_TARGET + C.TOI_TOLERANCE
     toi_target_sep = C.TOI_TARGET - C.CONTACT_DISTANCE
-    toi_leg = (start > 0.0) & (at_start | jnp.any(sep_end < toi_target_sep, axis=1))
-    _, _, v_legs, w_legs = K.body_velocities(new_pos, new_angle, new_leg_angle, u)
+    struck = (start > 0.0) & (at_start | jnp.any(sep_end < toi_target_sep, axis=1))
+    _, _, v_legs, w_legs = K.body_velocities(pos, angle, leg_angle, u)
     toi_centre, _, toi_w = jax.vmap(toi.leg_substep, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None))(
-        at_start, centres, angle + leg_angle, centres1, new_angle + new_leg_angle, sep_start, sep_end,
-        v_legs, w_legs, a, b, edge_mu)
-    toi_angle = jax.vmap(toi.reattach, in_axes=(0, 0, None))(jnp.arange(2), toi_centre, new_pos)
-    new_leg_angle = jnp.where(toi_leg, toi_angle - new_angle, new_leg_angle)
-    u = u.at[3:5].set(jnp.where(toi_leg, toi_w - u[2], u[3:5]))
+        at_start, contacts.leg_centres, state.angle + state.leg_angle, centres1, angle + leg_angle,
+        sep_start, sep_end, v_legs, w_legs, a, b, edge_mu)
+    toi_angle = jax.vmap(toi.reattach, in_axes=(0, 0, None))(jnp.arange(2), toi_centre, pos)
+    leg_angle = jnp.where(struck, toi_angle - angle, leg_angle)
+    u = u.at[3:5].set(jnp.where(struck, toi_w - u[2], u[3:5]))
+    return leg_angle, u, struck
 
-    # End-of-step proximity: next step's contact events, this step's TOI events (a BeginContact
-    # from the TOI pass fires in this step), the hull's touch, and the next step's TOI test.
+
+def proximity(events: Events, struck, terrain_y, pos, angle, leg_angle):
+    """End-of-step clearances at the final pose: this step's TOI contact events (a BeginContact
+    from the TOI pass fires in this step), the hull's touch, and what the next step starts from.
+
+    Args: ``events`` from ``contact_events``; ``struck`` [2] bool legs of the TOI pass; the final
+      pose (``pos`` [2] m, ``angle`` [] rad, ``leg_angle`` [2] rad).
+    Returns: ``(events, near_legs [2, 11] bool, near_hull [] bool, leg_clearance [2] m)``.
+    """
+    a, b, _, index, _, _ = collision.edge_window(terrain_y, pos[0])
+    touching = events.touching
     leg_clearance = jax.vmap(collision.polygon_edge_clearance, in_axes=(0, None, None))(
-        K.leg_corners(new_pos, new_angle, new_leg_angle), a, b)  # [2, E]
-    hull_clearance = jnp.min(collision.polygon_edge_clearance(K.hull_vertices(new_pos, new_angle), a, b))
+        K.leg_corners(pos, angle, leg_angle), a, b)  # [2, E]
+    hull_clearance = jnp.min(collision.polygon_edge_clearance(K.hull_vertices(pos, angle), a, b))
     # A leg struck with no contact at the step's start begins one (its BeginContact sets the flag)
     # even if the sub-step moved it clear again; one already touching fires nothing new.
     toi_events = collision.scatter_edges(leg_clearance < C.TOI_TARGET, index) & ~touching
-    toi_events = toi_events | (toi_leg[:, None] & collision.scatter_edges(
+    toi_events = toi_events | (struck[:, None] & collision.scatter_edges(
         leg_clearance < C.CONTACT_DISTANCE, index) & ~touching)
-    toi_begins = toi_leg & ~jnp.any(touching, axis=1)
-    leg_contact = leg_contact | jnp.any(toi_events, axis=1) | toi_begins
-    touching = touching | toi_events
-    game_over = game_over | (hull_clearance < C.TOI_TARGET)
-    near_legs = collision.scatter_edges(leg_clearance < C.CONTACT_DISTANCE, index)  # [2, 11]
+    toi_begins = struck & ~jnp.any(touching, axis=1)
+    events = Events(
+        touching=touching | toi_events,
+        leg_contact=events.leg_contact | jnp.any(toi_events, axis=1) | toi_begins,
+        game_over=events.game_over | (hull_clearance < C.TOI_TARGET),
+    )
+    near_legs = collision.scatter_edges(leg_clearance < C.CONTACT_DISTANCE, index)
+    return events, near_legs, hull_clearance < C.CONTACT_DISTANCE, jnp.min(leg_clearance, axis=1)
 
-    # 7. Sleep: all three bodies below Box2D's tolerances for 25 consecutive solved steps.
-    v_hull, w_hull, v_legs, w_legs = K.body_velocities(new_pos, new_angle, new_leg_angle, u)
+
+def sleep(sleep_steps, solved, pos, angle, leg_angle, u):
+    """Island sleep: all three bodies below Box2D's tolerances (0.01 m/s, 2 deg/s) for
+    ``SLEEP_STEPS`` consecutive steps, with a solved position pass.
+
+    Returns ``(sleep_steps [] int32, asleep [] bool)``."""
+    v_hull, w_hull, v_legs, w_legs = K.body_velocities(pos, angle, leg_angle, u)
     lin_ok = (jnp.sum(v_hull**2) <= C.LINEAR_SLEEP_TOLERANCE**2) & jnp.all(
         jnp.sum(v_legs**2, -1) <= C.LINEAR_SLEEP_TOLERANCE**2)
     ang_ok = (w_hull**2 <= C.ANGULAR_SLEEP_TOLERANCE**2) & jnp.all(w_legs**2 <= C.ANGULAR_SLEEP_TOLERANCE**2)
-    sleep_steps = jnp.where(lin_ok & ang_ok, state.sleep_steps + 1, 0)
-    asleep = (sleep_steps >= C.SLEEP_STEPS) & solved
+    sleep_steps = jnp.where(lin_ok & ang_ok, sleep_steps + 1, 0)
+    return sleep_steps.astype(jnp.int32), (sleep_steps >= C.SLEEP_STEPS) & solved
 
-    final_sep = jnp.sum((points_now(qpos) - anchor) * normal, -1) - C.CONTACT_DISTANCE
+
+def hull_response(state, hit, pos, angle, u):
+    """The hull's contact response on the step it first touches the terrain (``toi.hull_substep``).
+
+    Any hull touch ends the episode, so this only shapes the terminal step's final observation; it
+    is computed for every env and kept where ``hit`` [] bool (the hull's first touch this step).
+
+    Args: the pre-step ``state``; the hull's ``pos`` [2] m, ``angle`` [] rad and ``u`` [5] after the
+      regular solve and the legs' TOI pass.
+    Returns: ``(pos, angle, u)``.
+    """
+    a, b, _, _, verts, convex = collision.edge_window(state.terrain_y, state.pos[0])
+    com0 = K.hull_com(state.pos, state.angle)
+    com, th, v, w = toi.hull_substep(state.near_hull, com0, state.angle, K.hull_com(pos, angle), angle,
+                                     u[0:2], u[2], a, b, (verts, convex))
+    new_pos = com - K.rotate(th, jnp.asarray(C.HULL_COM))
+    pos = jnp.where(hit, new_pos, pos)
+    angle = jnp.where(hit, th, angle)
+    u = jnp.where(hit, jnp.concatenate([v, w[None], u[3:5]]), u)
+    return pos, angle, u
+
+
+def world_step(state, forces: Forces, gravity, velocity_iterations: int, position_iterations: int):
+    """Advances one env's bodies by one step of ``DT`` seconds. Returns ``(state, StepInfo)``."""
+    pos, angle, leg_angle = state.pos, state.angle, state.leg_angle
+    u = jnp.concatenate([state.vel, state.ang_vel[None], state.leg_ang_vel])
+
+    events = contact_events(state)
+    contacts = collide(state)
+    com = K.hull_com(pos, angle)
+    m_inv = K.mass_matrix_inverse(pos, angle, leg_angle)
+    u = apply_external(u, pos, angle, leg_angle, m_inv, forces, gravity)
+    rows = constraint_rows(pos, com, m_inv, contacts)
+    limits = joint_limits(leg_angle)
+    u, acc = warm_start(state, u, rows, limits, contacts)
+    u, acc = velocity_sweeps(u, acc, rows, limits, contacts, velocity_iterations)
+    qpos, u = integrate(com, angle, leg_angle, u)
+    qpos, solved = position_correction(qpos, rows, limits, contacts, position_iterations)
+
+    new_angle = qpos[2]
+    new_pos = qpos[0:2] - K.rotate(new_angle, jnp.asarray(C.HULL_COM))
+    new_leg_angle, u, struck = toi_pass(state, contacts, new_pos, new_angle, qpos[3:5], u)
+    events, near_legs, near_hull, leg_clearance = proximity(
+        events, struck, state.terrain_y, new_pos, new_angle, new_leg_angle)
+    sleep_steps, asleep = sleep(state.sleep_steps, solved, new_pos, new_angle, new_leg_angle, u)
+    new_pos, new_angle, u = hull_response(state, events.game_over & ~state.game_over, new_pos, new_angle, u)
+
+    final_sep = contact_separation(qpos, contacts)
     new_state = state.replace(
         pos=new_pos, angle=new_angle, leg_angle=new_leg_angle,
         vel=u[0:2], ang_vel=u[2], leg_ang_vel=u[3:5],
-        leg_contact=leg_contact, touching=touching, game_over=game_over,
-        near_legs=near_legs, near_hull=hull_clearance < C.CONTACT_DISTANCE,
-        leg_clearance=jnp.min(leg_clearance, axis=1),
-        sleep_steps=sleep_steps.astype(jnp.int32),
+        leg_contact=events.leg_contact, touching=events.touching, game_over=events.game_over,
+        near_legs=near_legs, near_hull=near_hull, leg_clearance=leg_clearance,
+        sleep_steps=sleep_steps,
         motor_impulse=jnp.stack([acc[0], acc[2]]), limit_impulse=jnp.stack([acc[1], acc[3]]),
         contact_impulse=acc[4:].reshape(NUM_CONTACTS, 2),
     )
     info = StepInfo(asleep=asleep, position_solved=solved,
-                    min_separation=jnp.min(jnp.where(active, final_sep, 0.0)))
+                    min_separation=jnp.min(jnp.where(contacts.active, final_sep, 0.0)))
     return new_state, info

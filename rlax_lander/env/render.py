@@ -99,7 +99,8 @@ def _draw_flame(draw: ImageDraw.ImageDraw, start, direction, power: float) -> No
                      fill=_particle_color(power - FLAME_TTL_DECAY * (k + 1)))
 
 
-def render_frame(state, action=None, *, continuous: bool | None = None, index: int | None = None) -> np.ndarray:
+def render_frame(state, action=None, *, continuous: bool | None = None,
+                 index: int | None = None) -> np.ndarray:
     """Draws one env of ``state`` as an RGB image.
 
     Args:
@@ -170,7 +171,8 @@ def _jitted(env):
     return jax.jit(env.reset_env), jax.jit(env.step_env)
 
 
-def rollout_frames(env, params, policy_fn: Callable, key: jax.Array, max_steps: int | None = None) -> list[np.ndarray]:
+def rollout_frames(env, params, policy_fn: Callable, key: jax.Array,
+                   max_steps: int | None = None) -> list[np.ndarray]:
     """Frames of one episode of ``policy_fn`` in the JAX env (no auto-reset).
 
     Args:

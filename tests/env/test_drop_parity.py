@@ -1,8 +1,9 @@
 """Deterministic drops onto a flat pad, JAX lander vs real Box2D from the same initial state.
 
 The lander is released above the middle of the helipad (flat from x = 8 to 12 m in every
-terrain), so the rest of the terrain plays no part. No engine fires and no random draw matters, so the two engines must agree on the outcome (rest
-with +100, or a crash with -100), on when it happens, and on how far the legs give way: the
+terrain), so the rest of the terrain plays no part. No engine fires and no random draw matters,
+so the two engines must agree on the outcome (rest with +100, or a crash with -100), on when it
+happens, and on how far the legs give way: the
 landing load path (contact -> leg -> motor-limited joint -> hull) is what separates a soft
 landing from a crash.
 """

@@ -70,7 +70,8 @@ def _jax_leg_centres(cases):
         _, state, *_ = env.step_env(jax.random.PRNGKey(0), state, action, params)
         return K.leg_centres(state.pos, state.angle, state.leg_angle)
 
-    raw = np.stack([np.random.default_rng(seed).uniform(0, C.H / 2, size=(C.CHUNKS + 1,)) for seed, *_ in cases])
+    raw = np.stack([np.random.default_rng(seed).uniform(0, C.H / 2, size=(C.CHUNKS + 1,))
+                    for seed, *_ in cases])
     terrain_y = jax.vmap(terrain.terrain_from_raw)(jnp.asarray(raw, jnp.float32))
     snaps = jnp.asarray(np.array([c[1] for c in cases], np.float32))
     actions = jnp.asarray([c[2] for c in cases])
