@@ -44,7 +44,7 @@ def _with_flag_names(message: str) -> str:
     """`DQNConfig.num_envs=...` -> also name the flag `--num-envs` that sets it."""
     match = re.search(r"\b[A-Z]\w*Config\.(\w+)=", message)
     if match and "(flag --" not in message:
-        message += f" (flag --{match.group(1).replace('_', '-')})"
+        message += f" (flag --{match.group(1).rstrip('_').replace('_', '-')})"
     return message
 
 

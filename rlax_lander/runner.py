@@ -67,7 +67,9 @@ class RunResult:
     compile and run time; session_env_steps: env steps per cell run in this session;
     resumed_at: chunks already done when this session started (None if fresh);
     stopped_at: chunks done if `should_stop` ended the run early (None if it finished);
-    layout: {"devices", "device_kind", "padded_cells", "processes"}."""
+    layout: {"devices", "device_kind", "padded_cells", "processes"}. `diverged_at` comes from
+    the state's own `diverged_at` where it keeps one, else from the first chunk whose
+    `nonfinite` metric is set (that chunk's end)."""
 
     params: Any
     chunks: dict
@@ -234,10 +236,16 @@ def run_chunks(stages: Stages, keys, hparams, *, devices=None, checkpoint_path=N
     host_state = _unpad(_host(state), num_cells)
     env_steps = int(np.asarray(host_state.env_steps)[0])
     chunks = {k: np.concatenate(v, axis=1) for k, v in acc.chunks.items()}
+    diverged_at = getattr(host_state, "diverged_at", None)
+    if diverged_at is None:  # a state without its own record: the first non-finite chunk
+        bad = chunks["nonfinite"].astype(bool)
+        first = np.argmax(bad, axis=1)
+        diverged_at = np.where(bad.any(axis=1),
+                               chunks["env_step"][np.arange(num_cells), first], -1)
     return RunResult(
         params=getattr(host_state, "policy_params", host_state.params), chunks=chunks,
         episodes=acc.episodes(), env_steps=env_steps,
-        diverged_at=np.asarray(host_state.diverged_at), compile_s=compile_s, train_s=train_s,
+        diverged_at=np.asarray(diverged_at), compile_s=compile_s, train_s=train_s,
         session_env_steps=env_steps - session_start_steps, resumed_at=resumed_at,
         stopped_at=stopped_at,
         layout={"devices": len(devices), "device_kind": devices[0].device_kind,

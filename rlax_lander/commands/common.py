@@ -44,8 +44,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def flag(name: str) -> str:
-    """`--flag-name` of a field or parameter name."""
-    return "--" + name.replace("_", "-")
+    """`--flag-name` of a field or parameter name (`lambda_` -> `--lambda`)."""
+    return "--" + name.rstrip("_").replace("_", "-")
 
 
 def with_flags(err: Exception, names) -> ValueError:

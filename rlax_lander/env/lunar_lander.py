@@ -26,7 +26,8 @@ def wind_at(index, power):
 
 
 class LunarLander(environment.Environment[EnvState, EnvParams]):
-    """JAX LunarLander-v3. ``EnvParams.continuous`` selects Box(-1, 1, (2,)) over Discrete(4)."""
+    """JAX LunarLander-v3. ``continuous`` (the one place it lives) selects Box(-1, 1, (2,))
+    actions over Discrete(4)."""
 
     def __init__(self, continuous: bool = False):
         super().__init__()
@@ -34,7 +35,7 @@ class LunarLander(environment.Environment[EnvState, EnvParams]):
 
     @property
     def default_params(self) -> EnvParams:
-        return EnvParams(continuous=self.continuous)
+        return EnvParams()
 
     @property
     def name(self) -> str:

@@ -6,6 +6,9 @@ traced or compiled; the id list is `rlax_lander.env.ids.ENV_IDS`.
 """
 
 import warnings
+from numbers import Integral, Real
+
+import numpy as np
 
 from rlax_lander.env.ids import ENV_IDS, LANDER_IDS, check_env_id
 from rlax_lander.env.lunar_lander import LunarLander
@@ -17,7 +20,8 @@ __all__ = ["ENV_IDS", "LANDER_IDS", "make", "validate_params"]
 def make(env_id: str = "LunarLander-v3", **params):
     """`(env, env_params)` for `env_id` with `params` replacing fields of its default params.
 
-    The lander takes `EnvParams` fields (e.g. `continuous=True`, `enable_wind=True`); a gymnax
+    The lander takes `continuous` (its action kind, passed to `LunarLander`) and `EnvParams`
+    fields (e.g. `enable_wind=True`); a gymnax
     id takes the fields of its own params dataclass (e.g. `max_steps_in_episode=200`).
     Raises ValueError for an unknown id, an unknown field or a value outside its range; like
     the original lander, only warns for wind/turbulence powers outside their recommended ranges.
@@ -29,13 +33,17 @@ def make(env_id: str = "LunarLander-v3", **params):
 
 
 def _make_lander(params: dict):
-    fields = set(EnvParams.__dataclass_fields__)
+    params = dict(params)
+    continuous = params.pop("continuous", False)
+    if not isinstance(continuous, (bool, np.bool_)):
+        raise ValueError(f"continuous={continuous!r} has the wrong type; allowed: True or False")
+    fields = set(EnvParams.__dataclass_fields__) | {"continuous"}
     unknown = sorted(set(params) - fields)
     if unknown:
         raise ValueError(f"unknown LunarLander parameter(s) {unknown}; allowed: {sorted(fields)}")
     env_params = EnvParams(**params)
     validate_params(env_params)
-    return LunarLander(continuous=bool(env_params.continuous)), env_params
+    return LunarLander(continuous=bool(continuous)), env_params
 
 
 def _make_gymnax(env_id: str, params: dict):
@@ -55,7 +63,7 @@ def _make_gymnax(env_id: str, params: dict):
 def validate_params(params: EnvParams) -> None:
     """Checks every ``EnvParams`` field eagerly, before anything is traced or compiled.
 
-    Types: ``continuous`` and ``enable_wind`` are bools (Python or numpy); ``max_steps_in_episode``,
+    Types: ``enable_wind`` is a bool (Python or numpy); ``max_steps_in_episode``,
     ``velocity_iterations`` and ``position_iterations`` are integers (not bools, not floats, even
     integral ones such as 1000.0); ``gravity``, ``wind_power`` and ``turbulence_power`` are real
     numbers. Array values (e.g. params built for vmap) are checked by dtype and elementwise.
@@ -67,10 +75,6 @@ def validate_params(params: EnvParams) -> None:
     Raises:
       ValueError: naming the field, the value given and the allowed values.
     """
-    from numbers import Integral, Real
-
-    import numpy as np
-
     def kind(value) -> str:
         """'bool', 'int', 'float' or 'other' for a Python/numpy scalar or an array's dtype."""
         if isinstance(value, (bool, np.bool_)):
@@ -92,7 +96,7 @@ def validate_params(params: EnvParams) -> None:
         value = getattr(params, name)
         return ValueError(f"EnvParams.{name}={value!r} has the wrong type; allowed: {allowed}")
 
-    for name in ("continuous", "enable_wind"):
+    for name in ("enable_wind",):
         if kind(getattr(params, name)) != "bool":
             raise wrong_type(name, "True or False")
     for name, low in (("max_steps_in_episode", 1), ("velocity_iterations", 1), ("position_iterations", 0)):

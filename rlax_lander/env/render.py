@@ -187,7 +187,7 @@ def rollout_frames(env, params, policy_fn: Callable, key: jax.Array,
     """
     from rlax_lander.env import engines
 
-    continuous = bool(getattr(params, "continuous", False))
+    continuous = bool(getattr(env, "continuous", False))
     if max_steps is None:
         max_steps = int(params.max_steps_in_episode)
     reset, step = _jitted(env)

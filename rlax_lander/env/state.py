@@ -70,8 +70,9 @@ class EnvState:
 
 @struct.dataclass
 class EnvParams:
-    """Tunables of the lander. ``continuous`` and the iteration counts are static (they change the
-    compiled program); the rest are arrays and can be vmapped.
+    """Tunables of the lander. The iteration counts are static (they change the compiled
+    program); the rest are arrays and can be vmapped. The action kind is not a param: it is the
+    env's (``LunarLander(continuous=...)``), since it changes the action space itself.
 
     Attributes:
       gravity: m/s^2, must satisfy -12 < g < 0 (as the original asserts).
@@ -79,7 +80,6 @@ class EnvParams:
       wind_power: N, amplitude of the horizontal wind force.
       turbulence_power: N m, amplitude of the turbulence torque.
       max_steps_in_episode: truncation step count (``TimeLimit``).
-      continuous: bool, Box(-1, 1, (2,)) actions instead of Discrete(4).
       velocity_iterations: sequential-impulse sweeps per step over joints and contacts.
       position_iterations: position-correction sweeps per step.
     """
@@ -89,7 +89,6 @@ class EnvParams:
     wind_power: float = C.WIND_POWER
     turbulence_power: float = C.TURBULENCE_POWER
     max_steps_in_episode: int = C.MAX_EPISODE_STEPS
-    continuous: bool = struct.field(pytree_node=False, default=False)
     velocity_iterations: int = struct.field(pytree_node=False, default=40)
     position_iterations: int = struct.field(pytree_node=False, default=4)
 

@@ -120,7 +120,7 @@ def _params_kwargs(continuous, gravity, enable_wind, wind_power, turbulence_powe
             f"turbulence_power value is recommended to be between 0.0 and 2.0, got {tp}", stacklevel=3
         )
     return dict(
-        continuous=bool(continuous), gravity=g, enable_wind=bool(enable_wind), wind_power=wp,
+        gravity=g, enable_wind=bool(enable_wind), wind_power=wp,
         turbulence_power=tp,
         max_steps_in_episode=_NO_LIMIT if max_episode_steps is None else int(max_episode_steps),
     )
