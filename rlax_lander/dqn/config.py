@@ -254,7 +254,8 @@ class DQNConfig:
         """The tuned LunarLander-v3 default (`make train`): 16 envs per seed, 320k env steps,
         an update every 4 env steps (4 per vector step), batch 64, 64-64 LayerNorm MLP,
         double Q, L2 loss, Polyak tau 0.01 per update, linearly annealed Adam 1e-3,
-        epsilon 1 -> 0.05 linearly over the first 60k env steps. Why each value: README.md
+        epsilon 1 -> 0.05 linearly over the first 60k env steps, the policy kept as a Polyak
+        average of the online params over roughly the last thousand updates. Why each value: README.md
         ("The LunarLander default"). The budget is a whole number of progress chunks
         ((320000 - 6400) / 16 = 20 x 980 iterations), so no tail scan is compiled."""
         base = dict(
@@ -263,7 +264,7 @@ class DQNConfig:
             target_mode="soft", target_update_period=1, train_frequency=4,
             learning_starts=6_400, hidden_sizes=(64, 64), layer_norm=True, double_q=True,
             loss="l2", epsilon_schedule="linear", epsilon_start=1.0, epsilon_end=0.05,
-            epsilon_decay_steps=60_000, max_grad_norm=10.0, lr_anneal=True,
+            epsilon_decay_steps=60_000, max_grad_norm=10.0, lr_anneal=True, policy_tau=0.001,
         )
         base.update(changes)
         return cls(**base)
