@@ -104,6 +104,9 @@ def test_sigkilled_run_resumes_bit_identical(tmp_path, capsys):
                  CHECKPOINT_FILE):
         assert (killed / name).read_bytes() == (ref / name).read_bytes(), name
     assert len((ref / "metrics.csv").read_text().splitlines()) > 10
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(ref)]) == 0  # a finished run: no work to time
+    assert "trained in 0.0s (no new steps" in capsys.readouterr().out
 
     # failed runs leave the last good checkpoint alone
     good = (ref / CHECKPOINT_FILE).read_bytes()
