@@ -181,7 +181,7 @@ def make_stages(config: PQNConfig, env, env_params, num_chunks: int = 10) -> sta
         loss = loss.reshape(-1)  # [U] = [iterations * epochs * minibatches]
         q_taken = q_taken.reshape(-1, B)
         nonfinite = jnp.logical_or(~jnp.all(jnp.isfinite(loss)),
-                                   ~jnp.isfinite(optax.global_norm(ts.params)))
+                                   ~jnp.isfinite(optax.tree.norm(ts.params)))
         out = metrics_lib.chunk_summary(trace, loss, q_taken, epsilon(hp, ts.env_steps),
                                         nonfinite)
         out.update(trace)
