@@ -147,3 +147,18 @@ def test_make_train_is_compose_of_make_stages():
     assert isinstance(out, stages.TrainResult)
     assert out.metrics["loss"].shape == (2,)
     assert out.metrics["episode_done"].shape == (2, small.rollout_steps, small.num_envs)
+
+
+def test_truncation_bootstraps_in_training():
+    """CartPole cut at 5 steps: every episode is truncated (return 5, never terminated).
+    Bootstrapping from the final observation lets Q grow towards 0.1 / (1 - 0.99) = 10;
+    treating the time limit as a termination would cap Q(s, a) at 5 x 0.1 = 0.5."""
+    cfg = CFG.replace(total_timesteps=40 * 64, num_envs=8, rollout_steps=8, num_epochs=4,
+                      num_minibatches=2, hidden_sizes=(16, 16), epsilon_decay_steps=64,
+                      learning_rate=3e-3, lr_anneal=False)
+    env, env_params = make_env(cfg.env_id, max_steps_in_episode=5)
+    m = jax.device_get(jax.jit(make_train(cfg, env, env_params, num_chunks=4))(
+        jax.random.key(0), cfg.hparams()).metrics)
+    np.testing.assert_array_equal(m["episode_return"], 5.0)
+    assert m["q_mean"][-1] > 2.0, m["q_mean"]
+    assert np.all(np.diff(m["q_mean"]) > 0), m["q_mean"]
