@@ -20,6 +20,7 @@ _LAZY = {
     "EnvState": ("rlax_lander.env.state", "EnvState"),
     "load_policy": ("rlax_lander.policy", "load_policy"),
     "dqn": ("rlax_lander.dqn", None),
+    "pqn": ("rlax_lander.pqn", None),
 }
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 
 from rlax_lander.dqn import config as dqn_config
+from rlax_lander.pqn import config as pqn_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,10 @@ ALGORITHMS: dict[str, Algorithm] = {
                      preset_envs=dqn_config.PRESET_ENVS,
                      env_defaults=dqn_config.ENV_DEFAULT_PRESETS,
                      stages_module="rlax_lander.dqn.train"),
+    "pqn": Algorithm(name="pqn", config_type=pqn_config.PQNConfig, presets=pqn_config.PRESETS,
+                     preset_envs=pqn_config.PRESET_ENVS,
+                     env_defaults=pqn_config.ENV_DEFAULT_PRESETS,
+                     stages_module="rlax_lander.pqn.train"),
 }
 
 

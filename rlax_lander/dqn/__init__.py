@@ -12,6 +12,7 @@ from rlax_lander.dqn.exploration import (
 )
 from rlax_lander.dqn.losses import double_q_learning_loss, huber, q_learning_loss, td_targets
 from rlax_lander.dqn.networks import QNetwork, q_values
+from rlax_lander.dqn.returns import lambda_returns, n_step_returns
 from rlax_lander.dqn.targets import periodic_update, polyak_update, update_target
 from rlax_lander.dqn.train import (
     TrainResult,
@@ -25,6 +26,7 @@ __all__ = [
     "DQNConfig", "Hparams", "PRESETS", "QNetwork", "TrainResult", "TrainState",
     "build_network", "double_q_learning_loss", "epsilon_at", "epsilon_greedy",
     "exploration", "exponential_epsilon", "huber", "linear_epsilon", "make_evaluate",
-    "make_stages", "make_train", "per_episode_epsilon", "periodic_update", "polyak_update",
+    "lambda_returns", "make_stages", "make_train", "n_step_returns", "per_episode_epsilon",
+    "periodic_update", "polyak_update",
     "q_learning_loss", "q_values", "replay", "td_targets", "update_target",
 ]
