@@ -82,10 +82,10 @@ def _prep_hparams(config: PQNConfig, hparams):
     return hp
 
 
-def make_stages(config: PQNConfig, env, env_params, num_chunks: int = 10) -> stages_lib.Stages:
+def make_stages(config: PQNConfig, env, env_params, num_chunks: int = 20) -> stages_lib.Stages:
     """PQN's `Stages` for `config` on a gymnax-1.x `env` (discrete actions).
 
-    num_chunks: static int in [1, config.num_iterations]; each chunk runs
+    num_chunks: static int >= 1 (fewer if the run has fewer iterations); each chunk runs
     `config.num_iterations // num_chunks` iterations, so a run does
     num_chunks * chunk_env_steps env steps (all of `config.total_timesteps` when the
     iterations divide evenly, else up to num_chunks - 1 iterations fewer).
@@ -95,10 +95,9 @@ def make_stages(config: PQNConfig, env, env_params, num_chunks: int = 10) -> sta
     if not isinstance(config, PQNConfig):
         raise TypeError(f"config must be a PQNConfig, got {type(config).__name__}")
     iters = config.num_iterations
-    if not (isinstance(num_chunks, int) and not isinstance(num_chunks, bool)
-            and 1 <= num_chunks <= iters):
-        raise ValueError(f"num_chunks={num_chunks!r} is out of range; allowed: an int in "
-                         f"[1, {iters}] (the run's PQN iterations)")
+    if not (isinstance(num_chunks, int) and not isinstance(num_chunks, bool) and num_chunks >= 1):
+        raise ValueError(f"num_chunks={num_chunks!r} is out of range; allowed: an int >= 1")
+    num_chunks = min(num_chunks, iters)
     iters_per_chunk = iters // num_chunks
     n, T = config.num_envs, config.rollout_steps
     M, B, E = config.num_minibatches, config.minibatch_size, config.num_epochs
@@ -193,7 +192,7 @@ def make_stages(config: PQNConfig, env, env_params, num_chunks: int = 10) -> sta
                              prefill_env_steps=0)
 
 
-def make_train(config: PQNConfig, env, env_params, num_chunks: int = 10):
+def make_train(config: PQNConfig, env, env_params, num_chunks: int = 20):
     """`train(key, hparams) -> stages.TrainResult`: `stages.compose(make_stages(...))`.
 
     `result.metrics` holds the chunk metrics stacked over chunks ([num_chunks] scalars,

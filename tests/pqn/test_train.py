@@ -48,9 +48,12 @@ def test_stages_fields_and_num_chunks_validation(setup):
     assert st.prefill is None and st.prefill_env_steps == 0
     assert st.num_chunks == NUM_CHUNKS
     assert st.chunk_env_steps == 13 * CFG.iteration_env_steps
-    for bad in (0, CFG.num_iterations + 1, 2.0, True):
+    for bad in (0, 2.0, True):
         with pytest.raises(ValueError, match="num_chunks="):
             make_stages(CFG, env, env_params, num_chunks=bad)
+    # more chunks than iterations: one iteration per chunk
+    many = make_stages(CFG, env, env_params, num_chunks=CFG.num_iterations + 5)
+    assert many.num_chunks == CFG.num_iterations
 
 
 def test_metrics_follow_the_declaration(setup):
