@@ -113,6 +113,9 @@ class DQNConfig:
     policy_tau: float = 1.0
     """Polyak factor per update of the averaged params kept as the policy (1: the final online
     params)."""
+    n_step: int = 1
+    """Bootstrap after this many env steps (n-step returns from the replay buffer, cut at
+    episode ends); 1 is one-step Q-learning."""
 
     def __post_init__(self):
         if isinstance(self.hidden_sizes, list):
@@ -128,6 +131,9 @@ class DQNConfig:
             f">= num_envs ({self.num_envs})",
         )
         _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+        _check(1 <= self.n_step and (self.n_step - 1) * self.num_envs < self.buffer_size,
+               "n_step", self.n_step, f">= 1 and (n_step - 1) * num_envs < buffer_size "
+               f"({self.buffer_size}): the buffer must hold a whole window")
         _check(
             self.batch_size <= self.buffer_size,
             "batch_size",

@@ -134,10 +134,11 @@ def make_stages(config: DQNConfig, env, env_params, num_chunks: int = 20) -> Sta
         obs, env_state, reward, terminated, truncated, info = step_fn(
             jax.random.split(k_env, n), ts.env_state, action, env_params)
         reward = reward.astype(jnp.float32)
+        done = jnp.logical_or(terminated, truncated)
         trans = replay.Transition(obs=ts.obs, action=action, reward=reward,
                                   next_obs=info["final_observation"],
-                                  terminated=terminated.astype(jnp.float32))
-        done = jnp.logical_or(terminated, truncated)
+                                  terminated=terminated.astype(jnp.float32),
+                                  done=done.astype(jnp.float32))
         ret = ts.episode_return + reward
         ts = ts.replace(
             buffer=replay.add(ts.buffer, trans), env_state=env_state, obs=obs,
@@ -147,24 +148,32 @@ def make_stages(config: DQNConfig, env, env_params, num_chunks: int = 20) -> Sta
                  "episode_end_return": jnp.where(done, ret, 0.0)}
         return ts, (trace, eps)
 
-    def loss_fn(params, target_params, batch: replay.Transition, gamma):
-        q_tm1 = apply(params, batch.obs)
-        q_t = apply(target_params, batch.next_obs)
-        discount = gamma * (1.0 - batch.terminated)
+    def sample(buffer, key, gamma):
+        """(obs, action, reward, discount, next_obs) of a batch: one-step transitions, or
+        n-step windows whose reward and discount already fold in gamma."""
+        if config.n_step == 1:
+            b = replay.sample(buffer, key, config.batch_size)
+            return b.obs, b.action, b.reward, gamma * (1.0 - b.terminated), b.next_obs
+        b = replay.sample_n_step(buffer, key, config.batch_size, config.n_step, n, gamma)
+        return b.obs, b.action, b.reward, b.discount, b.next_obs
+
+    def loss_fn(params, target_params, batch):
+        obs, action, reward, discount, next_obs = batch
+        q_tm1 = apply(params, obs)
+        q_t = apply(target_params, next_obs)
         if config.double_q:
-            q_t_online = jax.lax.stop_gradient(apply(params, batch.next_obs))
-            return losses.double_q_learning_loss(q_tm1, batch.action, batch.reward, discount,
+            q_t_online = jax.lax.stop_gradient(apply(params, next_obs))
+            return losses.double_q_learning_loss(q_tm1, action, reward, discount,
                                                  q_t, q_t_online, loss=config.loss)
-        return losses.q_learning_loss(q_tm1, batch.action, batch.reward, discount, q_t,
-                                      loss=config.loss)
+        return losses.q_learning_loss(q_tm1, action, reward, discount, q_t, loss=config.loss)
 
     def update(ts: TrainState, hp: Hparams):
         key, k_sample = jax.random.split(ts.key)
-        batch = replay.sample(ts.buffer, k_sample, config.batch_size)
+        batch = sample(ts.buffer, k_sample, hp.gamma)
         target_params = jax.lax.stop_gradient(
             ts.params if config.target_mode == "none" else ts.target_params)
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            ts.params, target_params, batch, hp.gamma)
+            ts.params, target_params, batch)
         direction, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
         step_size = -(hp.learning_rate * lr_scale(ts.updates))
         params = optax.apply_updates(ts.params, jax.tree.map(lambda d: step_size * d, direction))
