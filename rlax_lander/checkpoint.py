@@ -38,7 +38,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
+from flax import serialization
 
 MAGIC = b"RLXCKPT1"
 PARAMS_MAGIC = b"RLXPARM1"
@@ -169,14 +171,12 @@ def remove_orphan_temps(directory) -> list[str]:
 
 
 def _is_key(x) -> bool:
-    import jax
 
     dtype = getattr(x, "dtype", None)
     return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
 
 
 def _key_impl_name(x) -> str:
-    import jax
 
     try:
         return str(jax.random.key_impl(x))
@@ -186,7 +186,6 @@ def _key_impl_name(x) -> str:
 
 def _flatten(tree) -> tuple[dict, dict, Any]:
     """({path: leaf}, {path: key impl} for PRNG key leaves, treedef)."""
-    import jax
 
     pairs, treedef = jax.tree_util.tree_flatten_with_path(tree)
     leaves, keys = {}, {}
@@ -206,8 +205,6 @@ def save_checkpoint(path, state, meta: dict, extra: dict | None = None) -> None:
 
     Raises ``WriteError`` (an OSError, one line naming the path) if the file cannot be written;
     the previous checkpoint at ``path`` then stays intact."""
-    import jax
-    from flax import serialization
 
     leaves, keys, _ = _flatten(state)
     data = {name: np.asarray(jax.random.key_data(x) if name in keys else x)
@@ -221,7 +218,6 @@ def save_checkpoint(path, state, meta: dict, extra: dict | None = None) -> None:
 
 
 def _read_payload(path) -> dict:
-    from flax import serialization
 
     path = Path(path)
     try:
@@ -293,7 +289,6 @@ def load_checkpoint(path, template, expected_meta: dict | None = None):
     Returns (state as numpy arrays / PRNG key arrays, meta dict, extra {name: np.ndarray}).
     Raises ValueError naming the file and the mismatch.
     """
-    import jax
 
     obj = _read_payload(path)
     meta = obj["meta"]
@@ -367,7 +362,6 @@ def save_params(path, params, *, allow_non_finite: bool = False) -> None:
       ValueError: non-finite params (naming the first such leaf), unless ``allow_non_finite``.
       WriteError: (an OSError) the file cannot be written; one line naming the path and the cause.
     """
-    from flax import serialization
 
     state = serialization.to_state_dict(params)
     bad = None if allow_non_finite else _non_finite_leaf(state)
@@ -400,7 +394,6 @@ def load_params(path, template, *, allow_unchecked: bool = False):
         unexpected leaf, the first leaf whose shape or dtype differs (expected and found), or a
         leaf with non-finite values (the run that wrote it diverged).
     """
-    from flax import serialization
 
     path = Path(path)
     try:

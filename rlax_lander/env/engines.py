@@ -19,6 +19,7 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rlax_lander.env import constants as C
 
@@ -71,8 +72,6 @@ def validate_action(action, continuous: bool) -> None:
     Raises:
       ValueError: naming the allowed range / shape.
     """
-    import numpy as np
-
     a = np.asarray(action)
     if continuous:
         if a.shape != (2,):

@@ -21,12 +21,14 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 
+import imageio
+import imageio.v3 as iio
 import jax
 import numpy as np
 from PIL import Image, ImageDraw
 
 from rlax_lander.env import constants as C
-from rlax_lander.env import kinematics
+from rlax_lander.env import engines, kinematics
 
 # Colours of the original's renderer (RGB).
 BACKGROUND_COLOR = (255, 255, 255)  # the ground below the terrain line
@@ -185,8 +187,6 @@ def rollout_frames(env, params, policy_fn: Callable, key: jax.Array,
       list of uint8 [400, 600, 3] frames: the reset state, then one per step (with its exhaust);
       the episode stops at termination or ``max_steps``.
     """
-    from rlax_lander.env import engines
-
     continuous = bool(getattr(env, "continuous", False))
     if max_steps is None:
         max_steps = int(params.max_steps_in_episode)
@@ -212,8 +212,6 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: int = 5
     merges identical consecutive frames into one frame with the summed delay, so the file may hold
     fewer frames than given while the playback time stays ``len(frames) / fps``.
     """
-    import imageio.v3 as iio
-
     arr = _stack(frames)
     iio.imwrite(path, arr, extension=".gif", duration=1000.0 / fps, loop=0)
 
@@ -225,13 +223,12 @@ def save_mp4(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: int = 5
       RuntimeError: when imageio-ffmpeg is not installed (``pip install imageio-ffmpeg``).
     """
     try:
-        import imageio_ffmpeg  # noqa: F401
+        import imageio_ffmpeg  # noqa: F401  (optional: only MP4 output needs it)
     except ImportError as e:
         raise RuntimeError(
             "save_mp4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg); "
             "use save_gif for a dependency-free animation"
         ) from e
-    import imageio
 
     arr = _stack(frames)
     with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=8) as writer:

@@ -54,7 +54,7 @@ class Box2DEvaluation:
 
 
 def _make_env(continuous: bool, enable_wind: bool, max_steps: int):
-    import gymnasium
+    import gymnasium  # optional: the 'gym' extra
 
     return gymnasium.make(
         ENV_ID, continuous=continuous, enable_wind=enable_wind, max_episode_steps=max_steps
@@ -171,7 +171,7 @@ def heuristic_policy(continuous: bool = False) -> Callable[[np.ndarray], object]
     ``env.unwrapped.continuous`` from the env, so a stand-in object carries that flag.
     Returns an int action (discrete) or a float32 [2] action in [-1, 1] (continuous).
     """
-    from gymnasium.envs.box2d.lunar_lander import heuristic
+    from gymnasium.envs.box2d.lunar_lander import heuristic  # optional: the 'gym' extra
 
     stand_in = types.SimpleNamespace(unwrapped=types.SimpleNamespace(continuous=bool(continuous)))
 

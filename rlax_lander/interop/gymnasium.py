@@ -156,6 +156,8 @@ def _backend() -> types.SimpleNamespace:
 
 @functools.cache
 def _modules() -> types.SimpleNamespace:
+    # JAX and the env load here, at the first reset: importing rlax_lander or building a
+    # Gymnasium env must not start a JAX backend (forked vector-env workers need that)
     import jax
     import jax.numpy as jnp
 
@@ -326,7 +328,7 @@ class _HumanWindow:
         self.screen = self.clock = None
 
     def show(self, frame: np.ndarray, fps: int) -> None:
-        import pygame
+        import pygame  # optional: only the "human" render mode needs it
 
         if self.screen is None:
             pygame.init()
@@ -341,7 +343,7 @@ class _HumanWindow:
 
     def close(self) -> None:
         if self.screen is not None:
-            import pygame
+            import pygame  # optional: only the "human" render mode needs it
 
             pygame.display.quit()
             pygame.quit()

@@ -109,7 +109,7 @@ def make_legacy(env_id: str = "LunarLander-v3", **overrides):
 
     Returns ``(env, env_params)``.
     """
-    from rlax_lander.env.registry import make
+    from rlax_lander.env.registry import make  # a wrapper-only import stays free of the env
 
     env, params = make(env_id, **overrides)
     return GymnaxLegacy(env), params
