@@ -22,10 +22,10 @@ by construction and the slow mode is gone. ``world_step`` runs, in Box2D's order
    (``toi.py``): the leg alone is rewound, stopped and spun, then re-attached to the hull;
 10. ``proximity``: end-of-step clearances: the TOI pass's own contact events, the hull's touch,
     and the proximity the next step's ``contact_events`` and TOI test start from;
-11. ``sleep``: island sleep bookkeeping (25 quiet steps with a solved position pass).
-
-Hull contact *response* is not modelled: any hull touch ends the episode, so only its detection
-matters.
+11. ``sleep``: island sleep bookkeeping (25 quiet steps with a solved position pass);
+12. ``hull_response``: on the step the hull first touches the terrain (which ends the episode),
+    Box2D's TOI response of the hull alone (``toi.hull_substep``), so the final observation of a
+    crash carries the impact as Box2D's does. The hull takes part in no other step's solve.
 """
 
 from typing import NamedTuple
