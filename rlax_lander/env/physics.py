@@ -22,10 +22,10 @@ by construction and the slow mode is gone. ``world_step`` runs, in Box2D's order
    (``toi.py``): the leg alone is rewound, stopped and spun, then re-attached to the hull;
 10. ``proximity``: end-of-step clearances: the TOI pass's own contact events, the hull's touch,
     and the proximity the next step's ``contact_events`` and TOI test start from;
-11. ``sleep``: island sleep bookkeeping (25 quiet steps with a solved position pass).
-
-Hull contact *response* is not modelled: any hull touch ends the episode, so only its detection
-matters.
+11. ``sleep``: island sleep bookkeeping (25 quiet steps with a solved position pass);
+12. ``hull_response``: on the step the hull first touches the terrain (which ends the episode),
+    Box2D's TOI response of the hull alone (``toi.hull_substep``), so the final observation of a
+    crash carries the impact as Box2D's does. The hull takes part in no other step's solve.
 """
 
 from typing import NamedTuple
@@ -89,6 +89,7 @@ class Contacts(NamedTuple):
     anchor: [6, 2] the terrain point of each contact (world, m), fixed for the step.
     foot_separation: [2, 2] the separations of each leg's two foot corners (for the TOI test).
     leg_centres: [2, 2] world leg centres at the pre-step pose, m.
+    edge_a, edge_b: [WINDOW_EDGES + 1, 2] the edge window at the pre-step pose (terrain, then bottom).
     """
 
     local_points: jax.Array
@@ -100,6 +101,8 @@ class Contacts(NamedTuple):
     anchor: jax.Array
     foot_separation: jax.Array
     leg_centres: jax.Array
+    edge_a: jax.Array
+    edge_b: jax.Array
 
 
 class Rows(NamedTuple):
@@ -178,7 +181,7 @@ def collide(state) -> Contacts:
     anchor = points - (sep0 + C.CONTACT_DISTANCE)[:, None] * normal
     return Contacts(local_points=local_pts, points=points, normal=normal, friction=friction,
                     separation=sep0, active=sep0 < 0.0, anchor=anchor,
-                    foot_separation=sep_c.reshape(2, 2), leg_centres=centres)
+                    foot_separation=sep_c.reshape(2, 2), leg_centres=centres, edge_a=a, edge_b=b)
 
 
 def apply_external(u, pos, angle, leg_angle, m_inv, forces: Forces, gravity):
@@ -384,7 +387,7 @@ def proximity(events: Events, struck, terrain_y, pos, angle, leg_angle):
 
     Args: ``events`` from ``contact_events``; ``struck`` [2] bool legs of the TOI pass; the final
       pose (``pos`` [2] m, ``angle`` [] rad, ``leg_angle`` [2] rad).
-    Returns: ``(events, near_legs [2, 11] bool, near_hull [] bool, leg_clearance [2] m)``.
+    Returns: ``(events, near_legs [2, 11] bool, leg_clearance [2] m, hull_clearance [] m)``.
     """
     a, b, _, index, _, _ = collision.edge_window(terrain_y, pos[0])
     touching = events.touching
@@ -403,7 +406,7 @@ def proximity(events: Events, struck, terrain_y, pos, angle, leg_angle):
         game_over=events.game_over | (hull_clearance < C.TOI_TARGET),
     )
     near_legs = collision.scatter_edges(leg_clearance < C.CONTACT_DISTANCE, index)
-    return events, near_legs, hull_clearance < C.CONTACT_DISTANCE, jnp.min(leg_clearance, axis=1)
+    return events, near_legs, jnp.min(leg_clearance, axis=1), hull_clearance
 
 
 def sleep(sleep_steps, solved, pos, angle, leg_angle, u):
@@ -419,20 +422,21 @@ def sleep(sleep_steps, solved, pos, angle, leg_angle, u):
     return sleep_steps.astype(jnp.int32), (sleep_steps >= C.SLEEP_STEPS) & solved
 
 
-def hull_response(state, hit, pos, angle, u):
+def hull_response(state, contacts: Contacts, hit, hull_clearance, pos, angle, u):
     """The hull's contact response on the step it first touches the terrain (``toi.hull_substep``).
 
     Any hull touch ends the episode, so this only shapes the terminal step's final observation; it
     is computed for every env and kept where ``hit`` [] bool (the hull's first touch this step).
 
-    Args: the pre-step ``state``; the hull's ``pos`` [2] m, ``angle`` [] rad and ``u`` [5] after the
-      regular solve and the legs' TOI pass.
+    Args: the pre-step ``state`` and ``contacts``; the hull's ``hull_clearance`` [] m, ``pos`` [2] m,
+      ``angle`` [] rad and ``u`` [5] after the regular solve and the legs' TOI pass.
     Returns: ``(pos, angle, u)``.
     """
-    a, b, _, _, verts, convex = collision.edge_window(state.terrain_y, state.pos[0])
+    a, b = contacts.edge_a, contacts.edge_b
+    n = collision.WINDOW_EDGES  # the terrain edges; the flat bottom edge (last) is out of a crash's reach
     com0 = K.hull_com(state.pos, state.angle)
-    com, th, v, w = toi.hull_substep(state.near_hull, com0, state.angle, K.hull_com(pos, angle), angle,
-                                     u[0:2], u[2], a, b, (verts, convex))
+    com, th, v, w = toi.hull_substep(state.near_hull, state.hull_clearance, hull_clearance, com0, state.angle,
+                                     K.hull_com(pos, angle), angle, u[0:2], u[2], a[:n], b[:n])
     new_pos = com - K.rotate(th, jnp.asarray(C.HULL_COM))
     pos = jnp.where(hit, new_pos, pos)
     angle = jnp.where(hit, th, angle)
@@ -460,17 +464,19 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     new_angle = qpos[2]
     new_pos = qpos[0:2] - K.rotate(new_angle, jnp.asarray(C.HULL_COM))
     new_leg_angle, u, struck = toi_pass(state, contacts, new_pos, new_angle, qpos[3:5], u)
-    events, near_legs, near_hull, leg_clearance = proximity(
+    events, near_legs, leg_clearance, hull_clearance = proximity(
         events, struck, state.terrain_y, new_pos, new_angle, new_leg_angle)
     sleep_steps, asleep = sleep(state.sleep_steps, solved, new_pos, new_angle, new_leg_angle, u)
-    new_pos, new_angle, u = hull_response(state, events.game_over & ~state.game_over, new_pos, new_angle, u)
+    first_touch = events.game_over & ~state.game_over
+    new_pos, new_angle, u = hull_response(state, contacts, first_touch, hull_clearance, new_pos, new_angle, u)
 
     final_sep = contact_separation(qpos, contacts)
     new_state = state.replace(
         pos=new_pos, angle=new_angle, leg_angle=new_leg_angle,
         vel=u[0:2], ang_vel=u[2], leg_ang_vel=u[3:5],
         leg_contact=events.leg_contact, touching=events.touching, game_over=events.game_over,
-        near_legs=near_legs, near_hull=near_hull, leg_clearance=leg_clearance,
+        near_legs=near_legs, near_hull=hull_clearance < C.CONTACT_DISTANCE, leg_clearance=leg_clearance,
+        hull_clearance=hull_clearance,
         sleep_steps=sleep_steps,
         motor_impulse=jnp.stack([acc[0], acc[2]]), limit_impulse=jnp.stack([acc[1], acc[3]]),
         contact_impulse=acc[4:].reshape(NUM_CONTACTS, 2),

@@ -41,6 +41,8 @@ class EnvState:
       near_legs: [2, 11] bool, leg l's core shape is within 0.02 m of edge e at the current pose
         (computed at the end of the step; the next step's collide turns it into events).
       near_hull: [] bool, the same for the hull against any edge.
+      hull_clearance: [] the hull's smallest core distance to the terrain at the current pose, m
+        (-1 where the cores overlap); the start of the next step's hull sweep.
       leg_clearance: [2] each leg's smallest core distance to the terrain at the current pose, m
         (-1 where the cores overlap); decides Box2D's continuous collision in the next step.
     """
@@ -65,6 +67,7 @@ class EnvState:
     time: jax.Array
     near_legs: jax.Array
     near_hull: jax.Array
+    hull_clearance: jax.Array
     leg_clearance: jax.Array
 
 
@@ -107,7 +110,7 @@ def blank_state(**fields) -> EnvState:
         game_over=jnp.array(False), prev_shaping=jnp.float32(0.0), sleep_steps=jnp.int32(0),
         wind_idx=jnp.int32(0), torque_idx=jnp.int32(0), motor_impulse=z2, limit_impulse=z2,
         contact_impulse=jnp.zeros((NUM_CONTACTS, 2), jnp.float32), time=jnp.int32(0),
-        near_legs=jnp.zeros(edges, bool), near_hull=jnp.array(False),
+        near_legs=jnp.zeros(edges, bool), near_hull=jnp.array(False), hull_clearance=jnp.float32(1.0),
         leg_clearance=jnp.ones(2, jnp.float32),  # far from the terrain (a fresh lander is ~7 m up)
     )
     unknown = set(fields) - set(defaults)

@@ -112,139 +112,96 @@ def reattach(leg, centre, hinge):
 
 
 _HULL_LOCAL = jnp.asarray(C.LANDER_POLY - C.HULL_COM)  # [6, 2] hull vertices about its centre of mass
-_HULL_VELOCITY_ITERATIONS = 8
-_HULL_POSITION_ITERATIONS = 3
-_HULL_SUBSTEPS = 2  # TOI sub-steps of the hull in its terminal step (Box2D allows 8 per contact)
+_HULL_HALF_WIDTH = float(abs(C.LANDER_POLY[:, 0]).max())  # m
 
 
-def hull_friction():
-    """Mixed friction [WINDOW_EDGES + 1] of the hull against the edge window: terrain, then bottom."""
-    terrain = (C.HULL_FRICTION * C.TERRAIN_FRICTION) ** 0.5
-    bottom = (C.HULL_FRICTION * C.BOTTOM_EDGE_FRICTION) ** 0.5
-    return jnp.asarray([terrain] * collision.WINDOW_EDGES + [bottom], jnp.float32)
+def hull_friction(num_edges: int):
+    """Mixed friction [num_edges] of the hull against terrain edges."""
+    return jnp.full(num_edges, (C.HULL_FRICTION * C.TERRAIN_FRICTION) ** 0.5, jnp.float32)
 
 
-def _hull_separation(c, th, a, b, friction, terrain):
-    """The hull's contact candidates with its centre of mass at ``c`` [2] (m) and angle ``th`` []:
-    its 6 vertices against the edges, then the window's convex terrain vertices against its faces.
+def _hull_separation(c, th, a, b, friction):
+    """Separations [6] (m, core distance minus 0.02), normals [6, 2] (out of the terrain) and
+    friction [6] of the hull's vertices with its centre of mass at ``c`` [2] (m) and angle ``th`` [],
+    and the vertices relative to the centre of mass [6, 2] (m).
 
-    ``terrain`` is ``(verts [V, 2], convex [V] bool)``. Returns separations [6 + V] (m, core
-    distance minus 0.02), normals [6 + V, 2] (the direction the terrain pushes the hull), friction
-    [6 + V] and the contact points relative to the centre of mass [6 + V, 2] (m).
+    The terrain is a height field, so each vertex is measured against the edge below or above it
+    (its signed distance to that edge's line); rounded edge ends are not modelled. A fraction of
+    ``collision.foot_contacts``'s cost, which matters because this runs for every env and step.
     """
-    r_hull = K.rotate(th, _HULL_LOCAL)
-    sep_v, n_v, mu_v = collision.foot_contacts(c[None] + r_hull, a, b, friction)
-    verts, convex = terrain
-    # A terrain vertex inside (or within the skin of) the hull: the least-penetrated face decides.
-    q = K.rotate(-th, verts - c[None])  # [V, 2] in the hull's frame about its centre of mass
-    edge = jnp.roll(_HULL_LOCAL, -1, axis=0) - _HULL_LOCAL
-    out = jnp.stack([edge[:, 1], -edge[:, 0]], -1) / jnp.linalg.norm(edge, axis=-1, keepdims=True)
-    dist = jnp.sum((q[:, None] - _HULL_LOCAL[None]) * out[None], -1)  # [V, 6] outward distances
-    face = jnp.argmax(dist, axis=1)
-    sep_t = jnp.where(convex, jnp.max(dist, axis=1), 1e6) - C.CONTACT_DISTANCE
-    n_t = -K.rotate(th, out[face])
-    sep = jnp.concatenate([sep_v, sep_t])
-    n = jnp.concatenate([n_v, n_t])
-    mu = jnp.concatenate([mu_v, jnp.full(verts.shape[0], friction[0])])
-    return sep, n, mu, jnp.concatenate([r_hull, verts - c[None]])
+    r = K.rotate(th, _HULL_LOCAL)
+    px, py = c[0] + r[:, 0], c[1] + r[:, 1]
+    ex, ey = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+    inv_len = jax.lax.rsqrt(ex * ex + ey * ey)
+    nx, ny = -ey * inv_len, ex * inv_len
+    over = (px[:, None] >= a[None, :, 0]) & (px[:, None] < b[None, :, 0])  # [6, E]
+    pick = lambda x: jnp.sum(jnp.where(over, x[None], 0.0), axis=1)
+    nxv, nyv = pick(nx), pick(ny)
+    sep = (px - pick(a[:, 0])) * nxv + (py - pick(a[:, 1])) * nyv - C.CONTACT_DISTANCE
+    sep = jnp.where(jnp.any(over, axis=1), sep, 1e6)
+    return sep, jnp.stack([nxv, nyv], -1), pick(friction), r
 
 
-def _impact_fraction(sep0, sep1):
-    """Fraction [] of a linear sweep at which the first vertex (separations [V] at its start and
-    end) reaches the TOI target; 1 when none does, 0 when one starts there."""
-    target = C.TOI_TARGET - C.CONTACT_DISTANCE
-    frac = jnp.where(sep0 <= target, 0.0, (sep0 - target) / jnp.maximum(sep0 - sep1, 1e-6))
-    return jnp.clip(jnp.min(jnp.where(sep1 < target, frac, 1.0)), 0.0, 1.0)
-
-
-def _hull_contact_solve(c, th, v, w, a, b, friction, terrain):
-    """The hull alone against the terrain at its pose ``(c [2] m, th [] rad)``: push-out passes
-    (Baumgarte 0.75), then a sequential-impulse solve of the velocity ``(v [2] m/s, w [] rad/s)``
-    over every vertex below the skin (restitution 0, Coulomb friction). Returns ``(c, th, v, w)``."""
+def _hull_contact_solve(c, th, v, w, a, b, friction):
+    """The hull alone against the terrain at its pose ``(c [2] m, th [] rad)`` through its deepest
+    vertex (one point, as in most of Box2D's manifolds of a tilted hull against an edge): a push-out
+    (Baumgarte 0.75), then the contact's velocity solve in closed form (normal, friction bounded by
+    it, normal again; restitution 0) on ``(v [2] m/s, w [] rad/s)``. Returns ``(c, th, v, w)``."""
     inv_m, inv_i = 1.0 / C.HULL_MASS, 1.0 / C.HULL_INERTIA
-    n_verts = _HULL_LOCAL.shape[0] + terrain[0].shape[0]
-
-    def position_pass(_, pose):
-        c, th = pose
-        sep, n, _, r = _hull_separation(c, th, a, b, friction, terrain)
-        rn = K.cross(r, n)
-        for k in range(n_verts):
-            corr = jnp.clip(_TOI_BAUMGARTE * (sep[k] + C.LINEAR_SLOP), -C.MAX_LINEAR_CORRECTION, 0.0)
-            impulse = jnp.where(sep[k] < 0.0, -corr / (inv_m + inv_i * rn[k] * rn[k]), 0.0)
-            c = c + inv_m * impulse * n[k]
-            th = th + inv_i * impulse * rn[k]
-        return c, th
-
-    c, th = jax.lax.fori_loop(0, _HULL_POSITION_ITERATIONS, position_pass, (c, th))
-    sep, n, mu, r = _hull_separation(c, th, a, b, friction, terrain)
+    sep_all, n, mu_all, r_all = _hull_separation(c, th, a, b, friction)
+    deepest = jnp.arange(sep_all.shape[0]) == jnp.argmin(sep_all)
+    pick = lambda x: jnp.sum(jnp.where(deepest, x, 0.0))
+    sep, nx, ny, mu, rx, ry = (pick(x) for x in (sep_all, n[:, 0], n[:, 1], mu_all, r_all[:, 0], r_all[:, 1]))
     active = sep < 0.0
-    t = jnp.stack([n[:, 1], -n[:, 0]], -1)
-    rn, rt = K.cross(r, n), K.cross(r, t)
-    k_n = 1.0 / (inv_m + inv_i * rn * rn)
-    k_t = 1.0 / (inv_m + inv_i * rt * rt)
-
-    def sweep(_, carry):
-        v, w, acc_n, acc_t = carry
-        for k in range(n_verts):
-            vp = v + w * jnp.stack([-r[k, 1], r[k, 0]])
-            new_t = jnp.clip(acc_t[k] - jnp.dot(vp, t[k]) * k_t[k], -mu[k] * acc_n[k], mu[k] * acc_n[k])
-            d = jnp.where(active[k], new_t - acc_t[k], 0.0)
-            v, w, acc_t = v + inv_m * d * t[k], w + inv_i * d * rt[k], acc_t.at[k].add(d)
-            vp = v + w * jnp.stack([-r[k, 1], r[k, 0]])
-            new_n = jnp.maximum(acc_n[k] - jnp.dot(vp, n[k]) * k_n[k], 0.0)
-            d = jnp.where(active[k], new_n - acc_n[k], 0.0)
-            v, w, acc_n = v + inv_m * d * n[k], w + inv_i * d * rn[k], acc_n.at[k].add(d)
-        return v, w, acc_n, acc_t
-
-    zeros = jnp.zeros(n_verts, jnp.float32)
-    v, w, _, _ = jax.lax.fori_loop(0, _HULL_VELOCITY_ITERATIONS, sweep, (v, w, zeros, zeros))
-    return c, th, v, w
+    tx, ty = ny, -nx
+    rn, rt = rx * ny - ry * nx, rx * ty - ry * tx
+    k_n, k_t = 1.0 / (inv_m + inv_i * rn * rn), 1.0 / (inv_m + inv_i * rt * rt)
+    corr = jnp.clip(_TOI_BAUMGARTE * (sep + C.LINEAR_SLOP), -C.MAX_LINEAR_CORRECTION, 0.0)
+    push = jnp.where(active, -corr * k_n, 0.0)
+    c = c + inv_m * push * jnp.stack([nx, ny])
+    th = th + inv_i * push * rn
+    vx, vy = v[0], v[1]
+    normal = jnp.where(active, jnp.maximum(-((vx - w * ry) * nx + (vy + w * rx) * ny) * k_n, 0.0), 0.0)
+    vx, vy, w = vx + inv_m * normal * nx, vy + inv_m * normal * ny, w + inv_i * normal * rn
+    fric = jnp.clip(-((vx - w * ry) * tx + (vy + w * rx) * ty) * k_t, -mu * normal, mu * normal)
+    vx, vy, w = vx + inv_m * fric * tx, vy + inv_m * fric * ty, w + inv_i * fric * rt
+    extra = jnp.where(active, jnp.maximum(-((vx - w * ry) * nx + (vy + w * rx) * ny) * k_n, 0.0), 0.0)
+    vx, vy, w = vx + inv_m * extra * nx, vy + inv_m * extra * ny, w + inv_i * extra * rn
+    return c, th, jnp.stack([vx, vy]), w
 
 
-def hull_substep(at_start, com0, angle0, com1, angle1, v, w, a, b, terrain):
+def hull_substep(at_start, clearance0, clearance1, com0, angle0, com1, angle1, v, w, a, b):
     """The hull's contact response on the step it first touches the terrain (the terminal step).
 
     Box2D's TOI pass treats the hull like a leg (``leg_substep``): the hull alone (joints are not
     part of the TOI island) is rewound to its time of impact, pushed out, its contact solved with
-    restitution 0 and Coulomb friction, and moved for the rest of the step; a vertex that strikes
-    during that rest (the hull rotating onto its other corner) starts another sub-step. A hull that was
-    already touching at the step's start had the contact in the regular solve instead; it is
-    treated as an impact at the step's start (alpha 0): the same contact solve on the pre-step
-    pose. Every hull vertex below the contact skin is a contact point, and so is every convex
-    terrain vertex inside the hull's skin.
+    restitution 0 and Coulomb friction, and moved for the rest of the step; a corner it rotates onto
+    meanwhile is solved again at the end of the step (Box2D's next sub-step, not rewound). A hull
+    that was already touching at the step's start had the contact in the regular solve instead; it
+    is treated as an impact at the step's start (alpha 0): the same solve on the pre-step pose.
 
     Args:
       at_start: [] bool, the hull touched at the step's start.
+      clearance0, clearance1: [] the hull's core distance to the terrain (m, -1 overlapping) at the
+        step's start and after the regular solve; the time of impact is where the distance,
+        interpolated linearly, reaches the TOI target.
       com0, angle0: [2], [] the hull's centre of mass (m) and angle (rad) at the step's start.
       com1, angle1: [2], [] the same after the regular solve.
       v, w: [2], [] its velocity (m/s) and angular velocity (rad/s) after the regular solve.
-      a, b: [E, 2] the edge window's endpoints; terrain: ``(verts [V, 2], convex [V] bool)`` its
-        vertices.
+      a, b: [E, 2] the terrain edges of the window.
     Returns:
       ``(com, angle, v, w)`` at the end of the step.
     """
-    friction = hull_friction()
-    sep0 = _hull_separation(com0, angle0, a, b, friction, terrain)[0]
-    sep1 = _hull_separation(com1, angle1, a, b, friction, terrain)[0]
-    alpha = jnp.where(at_start, 0.0, _impact_fraction(sep0, sep1))
+    friction = hull_friction(a.shape[0])
+    advance = lambda c, th, v, w, dt: (c + dt * v, th + jnp.clip(dt * w, -C.MAX_ROTATION, C.MAX_ROTATION))
+    # The clearance is -1 for any overlap: then the end distance is estimated from the speed of the
+    # hull's lowest point (its centre's fall plus its spin times the hull's half-width).
+    approach = jnp.maximum(-v[1] + jnp.abs(w) * _HULL_HALF_WIDTH, 0.0)
+    end = jnp.where(clearance1 < 0.0, jnp.minimum(clearance0 - C.DT * approach, 0.0), clearance1)
+    fraction = (clearance0 - C.TOI_TARGET) / jnp.maximum(clearance0 - end, 1e-6)
+    alpha = jnp.where(at_start, 0.0, jnp.clip(fraction, 0.0, 1.0))
     c = com0 + alpha * (com1 - com0)
     th = angle0 + alpha * (angle1 - angle0)
-    c, th, v, w = _hull_contact_solve(c, th, v, w, a, b, friction, terrain)
-
-    rest = (1.0 - alpha) * C.DT
-
-    def next_impact(_, carry):  # a vertex not yet touching strikes during the rest of the step
-        c, th, v, w, rest = carry
-        c_end, th_end = c + rest * v, th + jnp.clip(rest * w, -C.MAX_ROTATION, C.MAX_ROTATION)
-        sep_s = _hull_separation(c, th, a, b, friction, terrain)[0]
-        sep_e = _hull_separation(c_end, th_end, a, b, friction, terrain)[0]
-        target = C.TOI_TARGET - C.CONTACT_DISTANCE
-        beta = _impact_fraction(jnp.where(sep_s > target, sep_s, 1.0), sep_e)
-        c2, th2 = c + beta * (c_end - c), th + beta * (th_end - th)
-        c2, th2, v2, w2 = _hull_contact_solve(c2, th2, v, w, a, b, friction, terrain)
-        hit = beta < 1.0
-        pick = lambda x2, x1: jnp.where(hit, x2, x1)
-        return pick(c2, c), pick(th2, th), pick(v2, v), pick(w2, w), jnp.where(hit, (1.0 - beta) * rest, rest)
-
-    c, th, v, w, rest = jax.lax.fori_loop(0, _HULL_SUBSTEPS - 1, next_impact, (c, th, v, w, rest))
-    return c + rest * v, th + jnp.clip(rest * w, -C.MAX_ROTATION, C.MAX_ROTATION), v, w
+    c, th, v, w = _hull_contact_solve(c, th, v, w, a, b, friction)
+    c, th = advance(c, th, v, w, (1.0 - alpha) * C.DT)
+    return _hull_contact_solve(c, th, v, w, a, b, friction)
