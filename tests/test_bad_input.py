@@ -46,6 +46,8 @@ ROWS = [
     (["train", "--resume", "{run}"], r"checkpoint.msgpack is missing"),
     (["train", "--resume", "{run}", "--gamma", "0.9"], r"--gamma cannot change a resumed run"),
     (["train", "--resume", "{run}", "--preset", "cartpole"], r"--preset cannot change"),
+    (["train", "--resume", "{run}", "--out", "{out}"], r"--out .* differs from --resume"),
+    (["train", "--resume", "{run}", "--seeds", "3"], r"--seeds cannot change"),
     (["train", "--max-memory-gb", "0", "--out", "{out}"], r"--max-memory-gb=0"),
     (["ablate", *RUN, "--out", "{run}"], r"is not empty"),
     (["ablate", *RUN, "--out", "{file}"], r"exists and is not a directory"),
