@@ -39,3 +39,16 @@ def test_mp4_needs_imageio_ffmpeg(tmp_path, capsys, monkeypatch, make_run_dir):
     assert cli.main(["render", str(run), "--out", str(tmp_path / "a.mp4")]) == 2
     assert "imageio-ffmpeg" in capsys.readouterr().err
     assert not (tmp_path / "a.mp4").exists()
+
+
+def test_training_gif_says_what_it_shows(tmp_path, make_run_dir):
+    from rlax_lander import evaluation
+
+    run = make_run_dir(tmp_path / "lander", "LunarLander-v3", 8, 4)
+    network, params, _ = evaluation.load_params(run, 0)
+    info = evaluation.greedy_episode_gif(network, params, tmp_path / "g.gif", seed_index=3,
+                                         episode_seed=7, caption="typical ")
+    assert info["seed_index"] == 3 and info["episode_seed"] == 7 and info["steps"] >= 1
+    assert info["outcome"] in ("landed", "crashed or flew off", "time limit (1000 steps)")
+    with Image.open(tmp_path / "g.gif") as im:
+        assert im.n_frames > 1
