@@ -58,6 +58,10 @@ def run(argv: list[str]) -> int:
         raise ValueError(f"unknown command {command!r}; allowed: {', '.join(COMMANDS)}")
     if command in ("train", "ablate"):  # before the command's imports start a JAX backend
         startup.configure_cpu_devices(startup.requested_cpu_devices(rest))
+    if command == "ablate":
+        failed = startup.start_distributed(rest)
+        if failed is not None:
+            return failed
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main(rest) or 0)
 

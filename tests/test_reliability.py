@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
-from rlax_lander import checkpoint, cli, load_policy
+from rlax_lander import checkpoint, cli, load_policy, policy
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--env", "CartPole-v1", "--seeds", "2", "--total-timesteps", "2000",
@@ -38,10 +39,7 @@ def test_diverged_training_exits_non_zero_and_saves_nothing_as_a_result(tmp_path
 def test_nan_params_are_refused_at_load(tmp_path, make_run_dir):
     run = make_run_dir(tmp_path / "run", "CartPole-v1", 4, 2)
     path = run / "params_seed0.msgpack"
-    import jax
-    from flax import serialization
-
-    params = serialization.msgpack_restore(path.read_bytes())
+    _, params, _ = policy.load_params(run, 0)
     params = jax.tree.map(lambda x: np.full_like(x, np.nan), params)
     checkpoint.save_params(path, params, allow_non_finite=True)
     with pytest.raises(ValueError, match="non-finite"):

@@ -131,13 +131,6 @@ def main(argv: list[str]) -> int:
         parallel.make_grid(config, grid_spec, opts.seeds, opts.seed)  # validates the grid
         rundir.check(out, overwrite=opts.overwrite)
     common.start_up(opts.cpu_devices)
-    try:
-        parallel.init_distributed(opts.coordinator, opts.num_processes, opts.process_id,
-                                  auto=opts.distributed_auto, timeout_s=opts.init_timeout)
-    except parallel.DistributedInitError as err:
-        print(f"error: {common.with_flags(err, ('coordinator',))} (--init-timeout "
-              f"{opts.init_timeout:g}s)", file=sys.stderr)
-        return 1
     main_process = parallel.is_main_process()
     devices = parallel.resolve_devices(opts.devices)
     grid = parallel.make_grid(config, grid_spec, opts.seeds, opts.seed)

@@ -1,12 +1,18 @@
-"""Device start-up, before any JAX backend exists: the CLI calls `configure_cpu_devices` before
-it imports a command (importing the library builds constants, which starts a backend)."""
+"""Device start-up, before any JAX backend exists: the CLI calls `configure_cpu_devices` and
+`start_distributed` before it imports a command (importing the library builds constants, which
+starts a backend, and neither the CPU device count nor `jax.distributed` can change after)."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
+import sys
 
 import jax
 from jax._src import xla_bridge
+
+from rlax_lander import parallel
 
 
 def default_cpu_devices() -> int:
@@ -45,3 +51,43 @@ def configure_cpu_devices(cpu_devices: int | None) -> None:
         return
     if wanted >= 1:
         jax.config.update("jax_num_cpu_devices", wanted)
+
+
+_DIST_FLAGS = {"coordinator": "--coordinator", "num_processes": "--num-processes",
+               "process_id": "--process-id", "timeout_s": "--init-timeout",
+               "auto": "--distributed-auto"}
+
+
+def _flag_words(message: str) -> str:
+    for name, flag in sorted(_DIST_FLAGS.items(), key=lambda kv: -len(kv[0])):
+        message = re.sub(rf"(?<![\w-]){name}\b", flag, message)
+    return message
+
+
+def start_distributed(argv: list[str]) -> int | None:
+    """Join the multi-process run the flags in `argv` ask for (none: nothing to do).
+    Bad values raise ValueError naming the flag; a failed join prints one `error:` line and
+    returns exit code 1; otherwise returns None."""
+    p = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    p.add_argument("--coordinator", default=None)
+    p.add_argument("--num-processes", type=int, default=None)
+    p.add_argument("--process-id", type=int, default=None)
+    p.add_argument("--distributed-auto", action="store_true")
+    p.add_argument("--init-timeout", type=float, default=120.0)
+    try:
+        opts, _ = p.parse_known_args(argv)
+    except (argparse.ArgumentError, ValueError):
+        return None  # the command's own parser names the bad value
+    if opts.distributed_auto and opts.coordinator is not None:
+        raise ValueError("--distributed-auto and --coordinator exclude each other")
+    try:
+        parallel.check_distributed_flags(opts.coordinator, opts.num_processes, opts.process_id)
+        parallel.init_distributed(opts.coordinator, opts.num_processes, opts.process_id,
+                                  auto=opts.distributed_auto, timeout_s=opts.init_timeout)
+    except ValueError as err:
+        raise ValueError(_flag_words(str(err))) from None
+    except parallel.DistributedInitError as err:
+        print(f"error: {_flag_words(str(err))} (--init-timeout {opts.init_timeout:g}s)",
+              file=sys.stderr)
+        return 1
+    return None

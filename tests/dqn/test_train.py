@@ -63,7 +63,7 @@ def test_stages_composed_by_hand_match_make_train():
         losses.append(float(m["loss"]))
     whole = jax.jit(dqn.make_train(SMALL, env, env_params, num_chunks=4))(jax.random.key(5), hp)
     np.testing.assert_allclose(losses, whole.metrics["loss"], rtol=1e-4, atol=1e-4)
-    for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(whole.params)):
+    for x, y in zip(jax.tree.leaves(state.policy_params), jax.tree.leaves(whole.params)):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-4)
     assert int(state.env_steps) == int(whole.state.env_steps)
 
@@ -80,7 +80,7 @@ def test_runner_equals_stages_by_hand_bitwise():
     state, _ = jax.jit(jax.vmap(stages.prefill))(state, hp)
     for _ in range(stages.num_chunks):
         state, _ = jax.jit(jax.vmap(stages.train_chunk))(state, hp)
-    for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(res.params)):
+    for x, y in zip(jax.tree.leaves(state.policy_params), jax.tree.leaves(res.params)):
         np.testing.assert_array_equal(np.asarray(x), y)
     assert res.chunks["loss"].shape == (2, 3) and res.env_steps == int(state.env_steps[0])
 
