@@ -159,7 +159,10 @@ def _read_params(path):
     import jax
     from flax import serialization
 
-    return jax.tree.leaves(serialization.msgpack_restore(Path(path).read_bytes()))
+    from rlax_lander.checkpoint import PARAMS_MAGIC
+
+    payload = Path(path).read_bytes()[len(PARAMS_MAGIC) + 32:]  # after the SHA-256 header
+    return jax.tree.leaves(serialization.msgpack_restore(payload))
 
 
 def test_two_processes_match_one_process_and_only_process_0_writes(tmp_path):

@@ -44,7 +44,7 @@ def configure_cpu_devices(cpu_devices: int | None) -> None:
         return  # the command's own checks name the bad value
     wanted = default_cpu_devices() if cpu_devices is None else int(cpu_devices)
     if xla_bridge.backends_are_initialized():
-        have = len(jax.devices("cpu"))
+        have = len(jax.local_devices(backend="cpu"))
         if cpu_devices is not None and have != wanted:
             raise ValueError(f"--cpu-devices={wanted}: JAX already started with {have} CPU "
                              "devices in this process")
