@@ -113,6 +113,7 @@ def _check_outputs(out_dir: Path, stem: str, arms: list[str], seeds: int = 2):
     return payload
 
 
+@pytest.mark.slow  # every arm compiles: minutes on 2 cores
 def test_target_network_smoke(tmp_path):
     import target_network
 
@@ -143,6 +144,7 @@ def test_target_network_arms_cover_the_issue():
     assert all(not v.config.layer_norm for v in vs if "LayerNorm" not in v.name)
 
 
+@pytest.mark.slow  # every arm compiles: minutes on 2 cores
 def test_dqn_variants_smoke(tmp_path):
     import dqn_variants
 
