@@ -63,7 +63,7 @@ def test_smoke_run_writes_every_field(tmp_path):
     line = result["markdown"]
     assert "\n" not in line and line.startswith("- **bench_gpu** (")
     assert proc.stdout.strip().splitlines()[-1] == line
-    assert f"jax {result['jax']}" in line and "2^4 " in line and "2 seeds " in line
+    assert f"jax {result['jax']}" in line and "2^4 " in line and "1 seed " in line
 
 
 def test_exhausted_budget_skips_every_size_and_still_writes(tmp_path):
