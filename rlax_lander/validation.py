@@ -53,3 +53,27 @@ def check_types(obj) -> None:
         ok, allowed = _kind_ok(value, hints[f.name])
         if not ok:
             raise ValueError(f"{owner}.{f.name}={value!r} has the wrong type; allowed: {allowed}")
+
+
+class ConfigRecord:
+    """`replace`, `to_dict` and `from_dict` for the frozen config dataclasses (JSON-ready:
+    tuples become lists and back; unknown keys raise ValueError naming the allowed ones)."""
+
+    def replace(self, **changes):
+        """A validated copy with `changes` applied."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """Inverse of `to_dict`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s): {unknown}; allowed: "
+                             f"{sorted(names)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from rlax_lander.env.ids import check_env_id
-from rlax_lander.validation import check, check_types
+from rlax_lander.validation import ConfigRecord, check, check_types
 
 TargetMode = Literal["none", "hard", "soft"]
 LossKind = Literal["huber", "l2"]
@@ -77,7 +77,7 @@ def _check(ok: bool, field: str, value, allowed: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(ConfigRecord):
     """A DQN run: environment, budget, replay, optimisation, target network, exploration."""
 
     env_id: str = "CartPole-v1"
@@ -192,27 +192,6 @@ class DQNConfig:
         remaining = self.total_timesteps - self.prefill_vector_steps * self.num_envs
         return max(0, remaining // (self.num_envs * self.steps_per_iteration))
 
-    def replace(self, **changes) -> DQNConfig:
-        """A validated copy with `changes` applied."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict (tuples become lists)."""
-        d = dataclasses.asdict(self)
-        d["hidden_sizes"] = list(self.hidden_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DQNConfig:
-        """Inverse of `to_dict`; unknown keys raise ValueError."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown DQNConfig field(s): {unknown}")
-        d = dict(d)
-        if "hidden_sizes" in d:
-            d["hidden_sizes"] = tuple(d["hidden_sizes"])
-        return cls(**d)
 
     def hparams(self) -> Hparams:
         """The default `Hparams` pytree (float32 scalars) taken from this config."""

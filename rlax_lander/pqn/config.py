@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from rlax_lander.env.ids import check_env_id
+from rlax_lander.validation import ConfigRecord
 
 LossKind = Literal["huber", "l2"]
 OptimizerKind = Literal["adam", "radam"]
@@ -73,7 +74,7 @@ def _is_real(x) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class PQNConfig:
+class PQNConfig(ConfigRecord):
     """A PQN run: environment, budget, rollout/update shape, network, optimisation, exploration.
 
     Defaults are a small CartPole-v1 run; see the `cartpole` and `lunar_lander` presets.
@@ -170,27 +171,6 @@ class PQNConfig:
         """Gradient updates of the whole budget (the learning-rate annealing horizon)."""
         return self.num_iterations * self.updates_per_iteration
 
-    def replace(self, **changes) -> PQNConfig:
-        """A validated copy with `changes` applied."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict (tuples become lists)."""
-        d = dataclasses.asdict(self)
-        d["hidden_sizes"] = list(self.hidden_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PQNConfig:
-        """Inverse of `to_dict`; unknown keys raise ValueError."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown PQNConfig field(s): {unknown}; allowed: {sorted(names)}")
-        d = dict(d)
-        if "hidden_sizes" in d and isinstance(d["hidden_sizes"], list):
-            d["hidden_sizes"] = tuple(d["hidden_sizes"])
-        return cls(**d)
 
     def hparams(self) -> PQNHparams:
         """The default `PQNHparams` pytree (float32 scalars) taken from this config."""
