@@ -57,8 +57,9 @@ class Variant:
 
 
 def run_variants(variants, num_seeds: int, seed: int = 0, devices=None, log=print,
-                 num_chunks: int = NUM_CHUNKS) -> dict:
-    """Train every variant x seed through `runner.run_chunks`; one compile per distinct config.
+                 num_chunks: int = NUM_CHUNKS, share_compiles: bool = True) -> dict:
+    """Train every variant x seed through `runner.run_chunks`; one compile per distinct config
+    (`share_compiles=False`: one per variant, a different batch layout of the same cells).
 
     Returns {name: {"params", "metrics", "episodes", "env_steps", "diverged_at", "config",
     "hparams", "timing"}}: params leaves [S, ...] (numpy); metrics {name: [S, K]} the
@@ -74,10 +75,11 @@ def run_variants(variants, num_seeds: int, seed: int = 0, devices=None, log=prin
 
     groups: dict = {}
     for v in variants:
-        groups.setdefault(v.config, []).append(v)
+        groups.setdefault(v.config if share_compiles else v.name, []).append(v)
     keys1 = parallel.seed_keys(seed, num_seeds)
     out = {}
-    for config, vs in groups.items():
+    for vs in groups.values():
+        config = vs[0].config
         env, env_params = make_env(config.env_id)
         stages = algos.algo_of(config).make_stages(config, env, env_params, num_chunks)
         base = config.hparams()
@@ -110,12 +112,12 @@ def box2d_scores(runs: dict, episodes: int, eval_seed: int = EVAL_SEED, max_step
                  log=print) -> None:
     """Adds "returns" [S, E] and "outcomes" to each run: greedy Box2D episodes of its final
     params. One lockstep batch per distinct network shape."""
-    from rlax_lander.dqn.train import build_network
+    from rlax_lander import algos
     from rlax_lander.evaluation import box2d_paired
 
     for name, r in runs.items():
         t0 = time.time()
-        net = build_network(r["config"], 4)
+        net = algos.algo_of(r["config"]).build_network(r["config"], 4)
         ret, length, outcome = box2d_paired(net, r["params"], episodes, eval_seed,
                                                max_steps)
         r.update(returns=ret, lengths=length, outcomes=outcome)

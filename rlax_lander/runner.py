@@ -46,7 +46,10 @@ class ChunkReport:
     chunk: 1-based index of the chunk just finished; num_chunks: in the whole run;
     metrics: {name: [C] numpy} of `metrics.CHUNK_METRICS`; compile_s: compile time spent
     before this chunk in this session (0 once compiled); chunk_s: wall time of this chunk;
-    chunks_this_session: chunks run since this process started (for rates and ETAs).
+    chunks_this_session: chunks run since this process started (for rates and ETAs);
+    policy_params: () -> the policy params after this chunk, [C, ...] numpy (fetched from the
+    devices only when called, and only inside `on_chunk`: the next chunk reuses the state's
+    buffers).
     """
 
     chunk: int
@@ -55,6 +58,7 @@ class ChunkReport:
     compile_s: float
     chunk_s: float
     chunks_this_session: int
+    policy_params: Callable[[], Any] = lambda: None
 
 
 @dataclasses.dataclass
@@ -128,6 +132,12 @@ def _pad_cells(tree, num_cells: int, pad: int):
 
 def _unpad(tree, num_cells: int):
     return jax.tree.map(lambda x: x[:num_cells], tree)
+
+
+def _policy_params(state, num_cells: int):
+    """The policy params of a training state (its `policy_params` where it keeps them, else
+    `params`) as host numpy [C, ...], padding removed."""
+    return _unpad(_host(getattr(state, "policy_params", state.params)), num_cells)
 
 
 def _host(tree):
@@ -223,7 +233,9 @@ def run_chunks(stages: Stages, keys, hparams, *, devices=None, checkpoint_path=N
             on_chunk(ChunkReport(chunk=chunk + 1, num_chunks=stages.num_chunks,
                                  metrics={k: metrics[k] for k in M.CHUNK_NAMES},
                                  compile_s=first_compile if done == 1 else 0.0,
-                                 chunk_s=chunk_s, chunks_this_session=done))
+                                 chunk_s=chunk_s, chunks_this_session=done,
+                                 policy_params=lambda state=state: _policy_params(state,
+                                                                                  num_cells)))
         last = chunk + 1 == stages.num_chunks
         stop = not last and should_stop is not None and should_stop()
         if checkpoint_path is not None and (stop or (checkpoint_every and (
@@ -243,7 +255,7 @@ def run_chunks(stages: Stages, keys, hparams, *, devices=None, checkpoint_path=N
         diverged_at = np.where(bad.any(axis=1),
                                chunks["env_step"][np.arange(num_cells), first], -1)
     return RunResult(
-        params=getattr(host_state, "policy_params", host_state.params), chunks=chunks,
+        params=_policy_params(host_state, num_cells), chunks=chunks,
         episodes=acc.episodes(), env_steps=env_steps,
         diverged_at=np.asarray(diverged_at), compile_s=compile_s, train_s=train_s,
         session_env_steps=env_steps - session_start_steps, resumed_at=resumed_at,

@@ -156,6 +156,54 @@ def test_dqn_variants_smoke(tmp_path):
     assert len({a.config for a in arms}) == len(arms)
 
 
+def test_why_two_networks_arms_cover_the_issue():
+    """The course lab with and without its target, one stabiliser at a time without it, all
+    of them with and without, and PQN; each no-target arm differs from the course lab only in
+    tau = 1 and its one stabiliser."""
+    import why_two_networks as w2n
+
+    from rlax_lander.pqn.config import PQNConfig
+
+    vs = w2n.variants(1_000_000)
+    by_name = {v.name: v for v in vs}
+    lab = DQNConfig.course_lab()
+    assert by_name["course lab"].config == lab and by_name["course lab"].hparams == ()
+    assert by_name["no target"].config == lab  # tau is an input: one compile for both
+    assert dict(by_name["no target"].hparams) == {"tau": 1.0, "target_update_period": 1}
+    for name, change in w2n.STABILISERS.items():
+        v = by_name[f"no target + {name}"]
+        diff = {k: x for k, x in v.config.to_dict().items() if x != lab.to_dict()[k]}
+        assert diff == {k: (list(x) if isinstance(x, tuple) else x) for k, x in change.items()}
+        assert dict(v.hparams)["tau"] == 1.0
+    every = by_name["all stabilisers + target"].config
+    assert every == by_name["all stabilisers without target"].config
+    assert every.double_q and every.layer_norm and every.lr_anneal and every.n_step == 3
+    assert by_name["all stabilisers + target"].hparams == ()
+    assert isinstance(by_name["PQN"].config, PQNConfig)
+    assert len(vs) == 11 and len({v.config for v in vs}) == 9
+
+
+@pytest.mark.slow  # three compiles: minutes on 2 cores
+def test_why_two_networks_smoke(tmp_path):
+    import why_two_networks as w2n
+
+    arms = ["course lab", "no target", "PQN"]
+    w2n.main(["--seeds", "2", "--total-timesteps", "2000", "--pqn-total-timesteps", "4096",
+              "--episodes", "1", "--only", ",".join(arms), "--out-dir", str(tmp_path)])
+    payload = _check_outputs(tmp_path, "why_two_networks", arms)
+    assert (tmp_path / "why_two_networks_q.png").is_file()
+    for name in arms:
+        t = payload["variants"][name]
+        q = np.array(t["q_trajectory"]["q_abs_max_per_seed"])
+        assert q.shape[0] == 2 and np.all(np.isfinite(q))
+        assert t["median_peak_abs_q"] == pytest.approx(np.median(q.max(1)))
+    assert payload["variants"]["PQN"]["budget_env_steps"] == 4096
+    md = (tmp_path / "why_two_networks.md").read_text()
+    w2n.main(["--from-json", str(tmp_path / "why_two_networks.json"), "--out-dir",
+              str(tmp_path)])
+    assert (tmp_path / "why_two_networks.md").read_text() == md  # the markdown is the JSON's
+
+
 def _fake_run_dir(path: Path, seeds: int = 2) -> DQNConfig:
     from rlax_lander.checkpoint import save_params
     from rlax_lander.dqn.train import build_network

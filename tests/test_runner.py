@@ -50,3 +50,20 @@ def test_stopped_and_resumed_run_equals_an_uninterrupted_one(tmp_path, algo):
     with pytest.raises(ValueError, match="different run"):
         runner.run_chunks(stages, keys, hp, devices=1, checkpoint_path=path,
                           checkpoint_meta={**meta, "algo": "other"}, resume=True)
+
+
+def test_on_chunk_snapshots_are_the_policy_after_each_chunk():
+    """`ChunkReport.policy_params()` is the policy after that chunk: the last snapshot is the
+    run's result, and the policy changes between chunks."""
+    config = CONFIGS["dqn"]
+    stages = algos.get("dqn").make_stages(config, *make(config.env_id), num_chunks=3)
+    hp = jax.tree.map(lambda x: jnp.broadcast_to(x, (2,)), config.hparams())
+    snapshots = []
+    result = runner.run_chunks(stages, parallel.seed_keys(0, 2), hp, devices=1,
+                               on_chunk=lambda r: snapshots.append(r.policy_params()))
+    assert len(snapshots) == 3
+    for x, y in zip(jax.tree.leaves(snapshots[-1]), jax.tree.leaves(result.params)):
+        assert x.shape[0] == 2
+        np.testing.assert_array_equal(x, y)
+    first, last = (jax.tree.leaves(s)[0] for s in (snapshots[1], snapshots[2]))
+    assert np.abs(first - last).max() > 0
