@@ -144,8 +144,12 @@ def finding(table: dict, meta: dict) -> str:
                      f"the first is {words[_verdict(a_no, a_t)]} the second. ")
     pqn = table.get("PQN")
     if pqn:
+        scale = meta.get("pqn_reward_scale", 1.0)
         parts.append(f"PQN (no target, no replay, {pqn['budget_env_steps']:,} env steps): "
-                     f"{f(pqn)}, {pqn['seeds_solved']}/{S} seeds >= 200. ")
+                     f"{f(pqn)}, {pqn['seeds_solved']}/{S} seeds >= 200, median peak |Q| "
+                     f"{pqn['median_peak_abs_q']:.3g}"
+                     + (f" (its targets use rewards x {scale:g}, so its Q is on a scale "
+                        f"{1 / scale:g}x smaller)" if scale != 1.0 else "") + ". ")
     reach = meta.get("steps_to_200", {})
     if reach:
         parts.append("Env steps until the seed-mean training return first reached 200: "
@@ -246,6 +250,8 @@ def main(argv=None) -> int:
                                                    for n, r in runs.items()}},
             "timing": {n: r["timing"] for n, r in runs.items()},
             "steps_to_200": steps_to_200(runs), "wall_s": None}
+    if "PQN" in runs:
+        meta["pqn_reward_scale"] = float(runs["PQN"]["config"].reward_scale)
     meta["wall_s"] = time.time() - t0
     payload = common.write_results(args.stem, TITLE, runs, table, meta, finding(table, meta),
                                    out_dir)

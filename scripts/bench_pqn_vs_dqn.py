@@ -29,16 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV_ID = "LunarLander-v3"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def train_with_snapshots(algo: str, seeds: int, seed: int, chunks: int,
                          total_timesteps: int | None) -> dict:
     """Train `algo`'s default; {"times": wall s at each chunk end (from before compiling),
@@ -102,6 +92,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-benchmarks-line", action="store_true")
     args = ap.parse_args(argv)
     from rlax_lander.commands import startup
+    from rlax_lander.machine import cpu_model
 
     startup.configure_cpu_devices(None)
     load_start = os.getloadavg()
