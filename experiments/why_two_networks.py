@@ -211,8 +211,44 @@ def rewrite(payload: dict, stem: str, out_dir: Path) -> None:
     md += (f"\n![Q-value growth]({stem}_q.png)\n\nPeak |Q|: the largest |Q(s, a)| of any "
            f"update sample in each of {NUM_CHUNKS} equal chunks of a run; a seed counts as "
            f"diverged once it passes {DIVERGED_Q:g}.\n")
+    for replication in sorted(out_dir.glob(f"{stem}_replication*.json")):
+        md += replication_section(payload, json.loads(replication.read_text()),
+                                  replication.stem)
     (out_dir / f"{stem}.md").write_text(md)
     plot_q(payload["variants"], out_dir / f"{stem}_q.png")
+
+
+def replication_section(first: dict, second: dict, name: str) -> str:
+    """Markdown comparing the arms run twice: each run's IQM, seeds >= 200 and diverged seeds,
+    and whether each verdict against the course lab and against no target repeated."""
+    a, b = first["variants"], second["variants"]
+    S = second["num_seeds"]
+    layout = second["batch_layout"]
+    lines = ["", f"## Replication: `{name}`", "",
+             f"The headline arms again: base seed {second['seed']} (run 1: {first['seed']}), "
+             f"{layout['devices']} XLA device(s) (run 1: {first['batch_layout']['devices']}). "
+             "Cells per compile (arm: run 1, run 2): " + ", ".join(
+                 f"{k}: {first['batch_layout']['cells_per_compile'][k]}, "
+                 f"{second['batch_layout']['cells_per_compile'][k]}" for k in b if k in a)
+             + f". Command: `{second['command']}`; results: `{name}.{{md,json}}`.",
+             "",
+             "| arm | run 1 IQM [95% CI] | seeds >= 200 | run 2 IQM [95% CI] | seeds >= 200 | "
+             "vs course lab (run 1, run 2) | vs no target (run 1, run 2) |",
+             "|---|---|---|---|---|---|---|"]
+    for name in b:
+        if name not in a:
+            continue
+        cmp = []
+        for ref in (COURSE, NO_TARGET):
+            if name == ref or ref not in b:
+                cmp.append("")
+            else:
+                cmp.append(f"{_verdict(a[name], a[ref])} {_verdict(b[name], b[ref])}")
+        lines.append(f"| {name} | {common.fmt(a[name])[4:]} | {a[name]['seeds_solved']}/"
+                     f"{len(a[name]['per_seed_score'])} | {common.fmt(b[name])[4:]} | "
+                     f"{b[name]['seeds_solved']}/{S} | {cmp[0]} | {cmp[1]} |")
+    lines += ["", "Verdicts: > / < when the IQM CIs are disjoint, ~ when they overlap.", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

@@ -183,6 +183,26 @@ def test_why_two_networks_arms_cover_the_issue():
     assert len(vs) == 11 and len({v.config for v in vs}) == 9
 
 
+def test_why_two_networks_replication_table_compares_each_run_within_itself():
+    import why_two_networks as w2n
+
+    def payload(seed, devices, lab, none, n3):
+        arms = {"course lab": lab, "no target": none, "no target + 3-step returns": n3}
+        return {"seed": seed, "num_seeds": 4, "command": f"run {seed}",
+                "batch_layout": {"devices": devices,
+                                 "cells_per_compile": {k: 4 for k in arms}},
+                "variants": {k: {"iqm": (lo + hi) / 2, "iqm_ci": [lo, hi], "seeds_solved": 3,
+                                 "per_seed_score": [0.0] * 4} for k, (lo, hi) in arms.items()}}
+
+    first = payload(0, 2, (240, 270), (-100, 150), (245, 275))
+    second = payload(1, 1, (230, 270), (-150, 100), (100, 200))  # 3-step below the lab here
+    md = w2n.replication_section(first, second, "why_two_networks_replication")
+    rows = {line.split(" | ")[0][2:]: line for line in md.splitlines() if line.startswith("| ")}
+    assert rows["no target"].endswith("| < < |  |")
+    assert rows["no target + 3-step returns"].endswith("| ~ < | > ~ |")
+    assert "base seed 1 (run 1: 0), 1 XLA device(s) (run 1: 2)" in md
+
+
 @pytest.mark.slow  # three compiles: minutes on 2 cores
 def test_why_two_networks_smoke(tmp_path):
     import why_two_networks as w2n
