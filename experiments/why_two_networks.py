@@ -240,14 +240,18 @@ def replication_section(first: dict, second: dict, name: str) -> str:
             continue
         cmp = []
         for ref in (COURSE, NO_TARGET):
-            if name == ref or ref not in b:
+            # same seeds: an arm missing from the second run is compared with run 1's
+            ref_b = b.get(ref, a.get(ref) if second["seed"] == first["seed"] else None)
+            if name == ref or ref not in a or ref_b is None:
                 cmp.append("")
             else:
-                cmp.append(f"{_verdict(a[name], a[ref])} {_verdict(b[name], b[ref])}")
+                star = "" if ref in b else "*"
+                cmp.append(f"{_verdict(a[name], a[ref])} {_verdict(b[name], ref_b)}{star}")
         lines.append(f"| {name} | {common.fmt(a[name])[4:]} | {a[name]['seeds_solved']}/"
                      f"{len(a[name]['per_seed_score'])} | {common.fmt(b[name])[4:]} | "
                      f"{b[name]['seeds_solved']}/{S} | {cmp[0]} | {cmp[1]} |")
-    lines += ["", "Verdicts: > / < when the IQM CIs are disjoint, ~ when they overlap.", ""]
+    lines += ["", "Verdicts: > / < when the IQM CIs are disjoint, ~ when they overlap; * against "
+              "run 1's arm (same seeds), which the second run did not repeat.", ""]
     return "\n".join(lines)
 
 
