@@ -9,16 +9,13 @@ involved), and moves the leg for the rest of the step with the new velocity. A f
 stopped and spun about its foot while the hull moves on; the joint is left pulled apart, and the
 next steps' joint solver drags the leg back to the hull at whatever angle it was left.
 
-In reduced coordinates the joint cannot open. ``leg_substep`` reproduces the sub-step for the
-leg alone (time of impact, push-out, contact solve, motion for the rest of the step), and
-``reattach`` closes the joint the way Box2D's position solver does in the next step: the leg turns
-about its centre until its anchor meets the hull's joint, so its box (and foot) stays where the
-sub-step left it. The hull's pose and velocity are left as they are (Box2D does not touch them)
-and the leg keeps its new spin. Its angle may end well outside the joint limits, as in Box2D, and
-the limit acts on it in the following steps. Measured against Box2D from the same pre-impact
-states (``tests/env/test_toi_parity.py``), the legs' centres after the impact step are off by a
-median 6 cm (8 cm without the sub-step), and paired random-policy episodes run to the step limit
-about half as often as without it (``scripts/paired_landings.py``).
+``leg_substep`` reproduces the sub-step for the leg alone (time of impact, push-out, contact
+solve, motion for the rest of the step). The physics step leaves the leg where the sub-step put it
+and records how far its anchor ended from the hull's as the joint gap (``EnvState.joint_gap``); the
+next step's ``physics.joint_closure`` closes it as Box2D's position solver does. The hull's pose and
+velocity are left as they are (Box2D does not touch them) and the leg keeps its new spin. Its
+angle may end well outside the joint limits, as in Box2D, and the limit acts on it in the following
+steps. Measured against Box2D from the same pre-impact states: ``tests/env/test_toi_parity.py``.
 """
 
 import jax
@@ -92,23 +89,6 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     c = c + rest * v
     th = th + jnp.clip(rest * w, -C.MAX_ROTATION, C.MAX_ROTATION)
     return c, th, w
-
-
-def reattach(leg, centre, hinge):
-    """World angle [] (rad) of leg ``leg`` re-attached to the hull's joint at ``hinge`` [2] after a
-    sub-step left its centre at ``centre`` [2].
-
-    This is Box2D's joint position correction, which closes the stretched joint in the next step:
-    its impulse acts at the leg's anchor, 0.9 m from the leg's centre, where the leg's effective
-    inverse mass is dominated by rotation (r^2 / I = 450 vs 1 / m = 14 per kg). The mass-weighted
-    projection back onto the joint therefore turns the leg about its centre until its anchor points
-    at the hinge (the leftover pull toward the sub-step's angle is I / (m |a|^2) = 3 %, dropped),
-    which keeps the leg's box, and so its foot, where the sub-step left it.
-    """
-    q = hinge - centre
-    a_local = jnp.asarray(C.LEG_ANCHOR)[leg]
-    return jnp.arctan2(q[1], q[0]) - jnp.arctan2(a_local[1], a_local[0])
-
 
 
 _HULL_LOCAL = jnp.asarray(C.LANDER_POLY - C.HULL_COM)  # [6, 2] hull vertices about its centre of mass
