@@ -21,6 +21,11 @@ def foot_corners_local():
     return _LEG_BOX[:2]
 
 
+def leg_corners_local():
+    """The four corners [4, 2] of a leg box in the leg's frame (CCW; the first two are the foot)."""
+    return _LEG_BOX
+
+
 def rotate(angle, v):
     """Rotates ``v`` [..., 2] by ``angle`` [...] (rad, counter-clockwise)."""
     c, s = jnp.cos(angle), jnp.sin(angle)

@@ -96,7 +96,7 @@ class Contacts(NamedTuple):
     world, m. normal: [6, 2] unit, out of the terrain. friction: [6] mixed coefficients.
     separation: [6] core distance minus 0.02 m (negative = touching). active: [6] bool, touching.
     anchor: [6, 2] the terrain point of each contact (world, m), fixed for the step.
-    foot_separation: [2, 2] the separations of each leg's two foot corners (for the TOI test).
+    corner_separation: [2, 4] the separations of each leg's four corners (for the TOI test), m.
     leg_centres: [2, 2] world leg centres at the pre-step pose (joint gaps included), m.
     joint_gap: [2, 2] the legs' joint gaps at the pre-step pose (``EnvState.joint_gap``), m.
     edge_a, edge_b: [WINDOW_EDGES + 1, 2] the edge window at the pre-step pose (terrain, then bottom).
@@ -109,7 +109,7 @@ class Contacts(NamedTuple):
     separation: jax.Array
     active: jax.Array
     anchor: jax.Array
-    foot_separation: jax.Array
+    corner_separation: jax.Array
     leg_centres: jax.Array
     joint_gap: jax.Array
     edge_a: jax.Array
@@ -177,8 +177,9 @@ def collide(state) -> Contacts:
     pos, angle, leg_angle, gap = state.pos, state.angle, state.leg_angle, state.joint_gap
     a, b, edge_mu, _, verts, convex = collision.edge_window(state.terrain_y, pos[0])
     corners = K.leg_corners(pos, angle, leg_angle, gap)  # [2, 4, 2]
-    feet = corners[:, :2].reshape(4, 2)
-    sep_c, n_c, mu_c = collision.foot_contacts(feet, a, b, edge_mu)
+    sep_all, n_all, mu_all = collision.foot_contacts(corners.reshape(8, 2), a, b, edge_mu)
+    foot = jnp.array([0, 1, 4, 5])  # the solver's contacts are the foot corners
+    sep_c, n_c, mu_c = sep_all[foot], n_all[foot], mu_all[foot]
     leg_world_angle = angle + leg_angle
     centres = K.leg_centres(pos, angle, leg_angle, gap)
     sep_v, n_v, local_v = collision.vertex_face_contacts(centres, leg_world_angle, verts, convex)
@@ -192,7 +193,7 @@ def collide(state) -> Contacts:
     anchor = points - (sep0 + C.CONTACT_DISTANCE)[:, None] * normal
     return Contacts(local_points=local_pts, points=points, normal=normal, friction=friction,
                     separation=sep0, active=sep0 < 0.0, anchor=anchor,
-                    foot_separation=sep_c.reshape(2, 2), leg_centres=centres, joint_gap=gap,
+                    corner_separation=sep_all.reshape(2, 4), leg_centres=centres, joint_gap=gap,
                     edge_a=a, edge_b=b)
 
 
@@ -414,7 +415,7 @@ def toi_pass(state, contacts: Contacts, pos, angle, leg_angle, joint_gap, u):
     """Box2D's TOI pass for the legs (``toi.py``) after the regular solve.
 
     b2TimeOfImpact reports an impact for a leg whose core comes within TOI_TARGET (0.005 m) during
-    the step (found from its foot corners), or that starts the step within the target plus
+    the step (found from any of its four corners), or that starts the step within the target plus
     tolerance (impact at the start); it gives up on cores that already overlap. The struck leg
     alone is rewound, stopped and spun; the hull keeps its pose and velocity, and the leg stays
     where the sub-step left it: its joint is left open by the new ``joint_gap`` (the next step's
@@ -426,10 +427,10 @@ def toi_pass(state, contacts: Contacts, pos, angle, leg_angle, joint_gap, u):
     """
     a, b, edge_mu, _, _, _ = collision.edge_window(state.terrain_y, pos[0])
     centres1 = K.leg_centres(pos, angle, leg_angle, joint_gap)
-    end_feet = K.leg_corners(pos, angle, leg_angle, joint_gap)[:, :2]  # [2, 2, 2] foot corners
-    sep_end, _, _ = collision.foot_contacts(end_feet.reshape(4, 2), a, b, edge_mu)
-    sep_start = contacts.foot_separation
-    sep_end = sep_end.reshape(2, 2)
+    end_corners = K.leg_corners(pos, angle, leg_angle, joint_gap)  # [2, 4, 2]
+    sep_end, _, _ = collision.foot_contacts(end_corners.reshape(8, 2), a, b, edge_mu)
+    sep_start = contacts.corner_separation
+    sep_end = sep_end.reshape(2, 4)
     start = state.leg_clearance
     at_start = start < C.TOI_TARGET + C.TOI_TOLERANCE
     toi_target_sep = C.TOI_TARGET - C.CONTACT_DISTANCE

@@ -27,6 +27,7 @@ from rlax_lander.env import kinematics as K
 
 _TOI_BAUMGARTE = 0.75  # b2_toiBaumgarte
 _VELOCITY_ITERATIONS = 4
+_CORNERS = 4  # a leg box's corners, all candidates for the impact
 
 
 def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a, b, friction):
@@ -36,17 +37,19 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
       at_start: [] bool, the leg starts the step already within the TOI target (impact at alpha 0).
       centre0, angle0: [2], [] the leg's world centre (m) and angle (rad) at the step's start.
       centre1, angle1: [2], [] the same at the end of the regular solve.
-      sep0, sep1: [2] the separations (m, core distance minus 0.02) of the leg's two foot corners
-        from the terrain at the start and at the end of the regular solve.
+      sep0, sep1: [4] the separations (m, core distance minus 0.02) of the leg's four corners
+        (``K.leg_corners_local`` order) from the terrain at the start and at the end of the
+        regular solve. Any corner can strike first: a leg lying on its side, or folded under a
+        tilted hull, meets the terrain with a corner of its joint end.
       v, w: [2], [] the leg's linear (m/s) and angular (rad/s) velocity after the regular solve.
       a, b: [E, 2] edge endpoints; friction: [E] mixed friction of the leg against each edge.
     Returns:
       ``(centre, angle, w)``: the leg's world centre (m) and angle (rad) at the end of the step,
       and its angular velocity (rad/s) after the leg-alone contact solve.
     """
-    local_feet = K.foot_corners_local()
-    feet_at = lambda c, th: c[None] + K.rotate(th, local_feet)
-    # Time of impact: the first instant a foot corner's core reaches TOI_TARGET from its edge, with
+    local_corners = K.leg_corners_local()
+    corners_at = lambda c, th: c[None] + K.rotate(th, local_corners)
+    # Time of impact: the first instant a corner's core reaches TOI_TARGET from its edge, with
     # the separation interpolated linearly along the leg's sweep (the sweep is linear in Box2D).
     target = C.TOI_TARGET - C.CONTACT_DISTANCE
     frac = jnp.where(sep0 <= target, 0.0, (sep0 - target) / jnp.maximum(sep0 - sep1, 1e-6))
@@ -56,12 +59,12 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     th = angle0 + alpha * (angle1 - angle0)
 
     inv_m, inv_i = 1.0 / C.LEG_MASS, 1.0 / C.LEG_INERTIA
-    feet = feet_at(c, th)
-    sep, n, mu = collision.foot_contacts(feet, a, b, friction)
-    r = feet - c[None]
+    corners = corners_at(c, th)
+    sep, n, mu = collision.foot_contacts(corners, a, b, friction)
+    r = corners - c[None]
     rn = K.cross(r, n)
     # Position: push the leg out of the edge (one pass of SolveTOIPositionConstraints, leg alone).
-    for k in range(2):
+    for k in range(_CORNERS):
         corr = jnp.clip(_TOI_BAUMGARTE * (sep[k] + C.LINEAR_SLOP), -C.MAX_LINEAR_CORRECTION, 0.0)
         impulse = jnp.where(sep[k] < 0.0, -corr / (inv_m + inv_i * rn[k] * rn[k]), 0.0)
         c = c + inv_m * impulse * n[k]
@@ -73,9 +76,9 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     rt = K.cross(r, t)
     k_n = 1.0 / (inv_m + inv_i * rn * rn)
     k_t = 1.0 / (inv_m + inv_i * rt * rt)
-    acc_n, acc_t = [0.0, 0.0], [0.0, 0.0]
+    acc_n, acc_t = [0.0] * _CORNERS, [0.0] * _CORNERS
     for _ in range(_VELOCITY_ITERATIONS):
-        for k in range(2):
+        for k in range(_CORNERS):
             vp = v + w * jnp.stack([-r[k, 1], r[k, 0]])
             new_t = jnp.clip(acc_t[k] - jnp.dot(vp, t[k]) * k_t[k], -mu[k] * acc_n[k], mu[k] * acc_n[k])
             d = jnp.where(active[k], new_t - acc_t[k], 0.0)

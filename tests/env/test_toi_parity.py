@@ -186,3 +186,73 @@ def test_joint_gap_and_leg_angle_follow_box2d_after_touchdown(followups):
     assert stretched.sum() > 50 and closed.sum() > 100
     assert (j_norm[stretched] > 0.01).mean() > 0.5, (j_norm[stretched] > 0.01).mean()
     assert (j_norm[closed] < 0.01).mean() > 0.9, (j_norm[closed] < 0.01).mean()
+
+
+def _corner_distances(body, a, b):
+    """Core distances [4] (m) of a Box2D body's polygon corners to the terrain edges ``a``-``b``."""
+    out = []
+    for v in body.fixtures[0].shape.vertices:
+        p = np.asarray(body.transform * v)
+        ab = b - a
+        t = np.clip(np.sum((p - a) * ab, -1) / np.sum(ab * ab, -1), 0.0, 1.0)
+        out.append(np.min(np.linalg.norm(p - (a + t[:, None] * ab), axis=-1)))
+    return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def joint_end_strikes():
+    """Box2D: touchdowns (any in an episode, not only the first) where the TOI pass stretched the
+    struck leg's joint by over 5 cm and a corner at the leg's joint end, not a foot corner, ended
+    nearest the terrain (by over 1 cm): (seed, snapshot one step before, action, struck leg, its
+    centre [2] and angle after the step)."""
+    rng = np.random.default_rng(2)
+    env = gym.make("LunarLander-v3").unwrapped
+    cases = []
+    for seed in range(1500):
+        env.reset(seed=seed)
+        raw = np.random.default_rng(seed).uniform(0, C.H / 2, size=(C.CHUNKS + 1,))
+        ty = np.asarray(terrain.terrain_from_raw(jnp.asarray(raw, jnp.float32)))
+        a, b = np.stack([C.TERRAIN_X[:-1], ty[:-1]], 1), np.stack([C.TERRAIN_X[1:], ty[1:]], 1)
+        snap, before = _snapshot(env), [False, False]
+        for _ in range(1000):
+            action = int(rng.integers(4))
+            _, _, terminated, _, _ = env.step(action)
+            if terminated:
+                break
+            for i, leg in enumerate(env.legs):
+                joint = leg.joints[0].joint
+                stretch = np.hypot(*(np.asarray(joint.anchorB) - np.asarray(joint.anchorA)))
+                if leg.ground_contact and not before[i] and stretch > 0.05:
+                    d = _corner_distances(leg, a, b)
+                    if min(d[2], d[3]) < min(d[0], d[1]) - 0.01:
+                        cases.append((seed, snap, action, i, tuple(leg.position), leg.angle))
+            before, snap = [leg.ground_contact for leg in env.legs], _snapshot(env)
+    env.close()
+    return cases
+
+
+def test_leg_struck_by_a_joint_end_corner_ends_where_box2d_leaves_it(joint_end_strikes):
+    """The TOI test and the leg's sub-step take all four corners of the leg's box. From the same
+    Box2D states (joint gaps loaded too), the struck leg's centre after the step: a model with
+    the foot corners only is off by a 75th percentile of 9 cm on these cases (measured)."""
+    cases = joint_end_strikes
+    assert len(cases) >= 8
+    env, params = rlax_lander.make("LunarLander-v3")
+
+    def one(terrain_y, s, action):
+        pos, angle = s[0:2], s[2]
+        leg_angle = jnp.stack([s[8] - s[2], s[14] - s[2]])
+        state = blank_state(
+            pos=pos, angle=angle, vel=s[3:5], ang_vel=s[5], leg_angle=leg_angle,
+            leg_ang_vel=jnp.stack([s[11] - s[5], s[17] - s[5]]), terrain_y=terrain_y,
+            joint_gap=K.leg_anchor_gap(pos, angle, leg_angle, jnp.stack([s[6:8], s[12:14]])))
+        _, state, *_ = env.step_env(jax.random.PRNGKey(0), state, action, params)
+        return K.leg_centres(state.pos, state.angle, state.leg_angle, state.joint_gap)
+
+    raw = np.stack([np.random.default_rng(c[0]).uniform(0, C.H / 2, size=(C.CHUNKS + 1,)) for c in cases])
+    terrain_y = jax.vmap(terrain.terrain_from_raw)(jnp.asarray(raw, jnp.float32))
+    snaps = jnp.asarray(np.array([c[1] for c in cases], np.float32))
+    centres = np.asarray(jax.jit(jax.vmap(one))(terrain_y, snaps, jnp.asarray([c[2] for c in cases])))
+    leg = np.array([c[3] for c in cases])
+    err = np.linalg.norm(centres[np.arange(len(cases)), leg] - np.array([c[4] for c in cases]), axis=-1)
+    assert np.median(err) < 0.03 and np.percentile(err, 75) < 0.06, (np.median(err), np.percentile(err, 75))
