@@ -28,6 +28,7 @@ from rlax_lander.env import kinematics as K
 _TOI_BAUMGARTE = 0.75  # b2_toiBaumgarte
 _VELOCITY_ITERATIONS = 4
 _CORNERS = 4  # a leg box's corners, all candidates for the impact
+_MANIFOLD = 2  # contact points solved: the deepest corners
 
 
 def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a, b, friction):
@@ -60,11 +61,15 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
 
     inv_m, inv_i = 1.0 / C.LEG_MASS, 1.0 / C.LEG_INERTIA
     corners = corners_at(c, th)
-    sep, n, mu = collision.foot_contacts(corners, a, b, friction)
-    r = corners - c[None]
+    sep4, n4, mu4 = collision.foot_contacts(corners, a, b, friction)
+    # The two deepest corners: a box-against-edge manifold has at most two points.
+    first = jnp.argmin(sep4)
+    second = jnp.argmin(jnp.where(jnp.arange(_CORNERS) == first, jnp.inf, sep4))
+    pick = jnp.stack([first, second])
+    sep, n, mu, r = sep4[pick], n4[pick], mu4[pick], corners[pick] - c[None]
     rn = K.cross(r, n)
     # Position: push the leg out of the edge (one pass of SolveTOIPositionConstraints, leg alone).
-    for k in range(_CORNERS):
+    for k in range(_MANIFOLD):
         corr = jnp.clip(_TOI_BAUMGARTE * (sep[k] + C.LINEAR_SLOP), -C.MAX_LINEAR_CORRECTION, 0.0)
         impulse = jnp.where(sep[k] < 0.0, -corr / (inv_m + inv_i * rn[k] * rn[k]), 0.0)
         c = c + inv_m * impulse * n[k]
@@ -76,9 +81,9 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     rt = K.cross(r, t)
     k_n = 1.0 / (inv_m + inv_i * rn * rn)
     k_t = 1.0 / (inv_m + inv_i * rt * rt)
-    acc_n, acc_t = [0.0] * _CORNERS, [0.0] * _CORNERS
+    acc_n, acc_t = [0.0] * _MANIFOLD, [0.0] * _MANIFOLD
     for _ in range(_VELOCITY_ITERATIONS):
-        for k in range(_CORNERS):
+        for k in range(_MANIFOLD):
             vp = v + w * jnp.stack([-r[k, 1], r[k, 0]])
             new_t = jnp.clip(acc_t[k] - jnp.dot(vp, t[k]) * k_t[k], -mu[k] * acc_n[k], mu[k] * acc_n[k])
             d = jnp.where(active[k], new_t - acc_t[k], 0.0)
