@@ -21,6 +21,11 @@ def foot_corners_local():
     return _LEG_BOX[:2]
 
 
+def leg_corners_local():
+    """The four corners [4, 2] of a leg box in the leg's frame (CCW; the first two are the foot)."""
+    return _LEG_BOX
+
+
 def rotate(angle, v):
     """Rotates ``v`` [..., 2] by ``angle`` [...] (rad, counter-clockwise)."""
     c, s = jnp.cos(angle), jnp.sin(angle)
@@ -37,15 +42,24 @@ def hull_com(pos, angle):
     return pos + rotate(angle, jnp.asarray(C.HULL_COM))
 
 
-def leg_centres(pos, angle, leg_angle):
-    """World centres [2, 2] of the legs; leg ``i`` hangs on the joint at the hull origin."""
+def leg_centres(pos, angle, leg_angle, joint_gap=None):
+    """World centres [2, 2] of the legs; leg ``i`` hangs on the joint at the hull origin, its
+    anchor displaced from it by ``joint_gap`` [2, 2] (m, world frame; None: the joints hold)."""
     leg_world_angle = angle + leg_angle
-    return pos[None, :] - rotate(leg_world_angle, jnp.asarray(C.LEG_ANCHOR))
+    centres = pos[None, :] - rotate(leg_world_angle, jnp.asarray(C.LEG_ANCHOR))
+    return centres if joint_gap is None else centres + joint_gap
 
 
-def leg_corners(pos, angle, leg_angle):
-    """World corners [2, 4, 2] of the two leg boxes (CCW; corners 0 and 1 form the foot)."""
-    centres = leg_centres(pos, angle, leg_angle)
+def leg_anchor_gap(pos, angle, leg_angle, centres):
+    """Joint gap [2, 2] (m, world frame) of legs whose centres are at ``centres`` [2, 2]: each leg's
+    anchor minus the hull's (Box2D's revolute position error ``anchorB - anchorA``)."""
+    return centres - leg_centres(pos, angle, leg_angle)
+
+
+def leg_corners(pos, angle, leg_angle, joint_gap=None):
+    """World corners [2, 4, 2] of the two leg boxes (CCW; corners 0 and 1 form the foot), the legs
+    displaced by ``joint_gap`` [2, 2] (m) as in ``leg_centres``."""
+    centres = leg_centres(pos, angle, leg_angle, joint_gap)
     leg_world_angle = angle + leg_angle
     return centres[:, None, :] + rotate(leg_world_angle[:, None], _LEG_BOX[None])
 
@@ -56,7 +70,11 @@ def hull_vertices(pos, angle):
 
 
 def leg_point_row(point, normal, leg, pos, com):
-    """Jacobian row [5] of ``normal . v(point)`` for a point fixed on leg ``leg`` (0 or 1, static)."""
+    """Jacobian row [5] of ``normal . v(point)`` for a point fixed on leg ``leg`` (0 or 1, static).
+
+    For a leg displaced by a joint gap, pass the point minus the gap: the joint's velocity
+    constraint moves the anchors together, so the leg's velocity field is that of the closed chain
+    (a translation of the leg does not change it)."""
     row = jnp.zeros(5, jnp.float32)
     row = row.at[0].set(normal[0]).at[1].set(normal[1])
     row = row.at[2].set(cross(point - com, normal))

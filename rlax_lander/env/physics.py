@@ -2,13 +2,17 @@
 
 Box2D solves hull, legs and joints in maximal coordinates with 180 sequential-impulse sweeps,
 because each 0.071 kg leg hangs on the 4.8 kg hull by a point constraint that Gauss-Seidel
-converges on slowly. Here each leg is one angle relative to the hull, so the point constraints hold
-by construction and the slow mode is gone. ``world_step`` runs, in Box2D's order, the stages:
+converges on slowly. Here each leg is one angle relative to the hull, so the joints' velocity
+constraints hold by construction and the slow mode is gone. A joint's *position* error, which
+Box2D's TOI pass leaves when it moves a struck leg alone, is kept as a per-leg offset
+(``EnvState.joint_gap``): the leg's shapes sit that far from the closed chain, it moves like the
+closed chain, and the next step's ``joint_closure`` closes it as Box2D's position solve does.
+``world_step`` runs, in Box2D's order, the stages:
 
 1. ``contact_events``: Box2D's Collide at the pre-step poses turns the proximity found at the end
    of the previous step into begin/end events (leg flags, ``game_over``);
 2. ``collide``: the solver's six leg contacts at the pre-step poses (four foot corners, one convex
-   terrain vertex against each foot face);
+   terrain vertex against each foot face), the legs displaced by their joint gaps;
 3. ``apply_external``: gravity, wind, turbulence and engine impulses through the exact 5x5 mass
    matrix;
 4. ``constraint_rows``: Jacobian rows [motor0, limit0, motor1, limit1, (tangent, normal) x 6];
@@ -16,14 +20,17 @@ by construction and the slow mode is gone. ``world_step`` runs, in Box2D's order
 6. ``velocity_sweeps``: sequential impulses, per sweep the leg motors (max 40 N m), the joint
    limits (state decided from the pre-step angle), then per contact friction and normal;
 7. ``integrate``: positions, with Box2D's per-step translation/rotation clamps on the hull;
-8. ``position_correction``: contacts (Baumgarte 0.2, slop 0.005 m, max 0.2 m), then limits
+8. ``joint_closure``: the revolute joints' point correction closes the joint gaps (Box2D moves
+   the leg, and the hull by under 0.1 % of it, by the full error: the leg turns about its centre);
+9. ``position_correction``: contacts (Baumgarte 0.2, slop 0.005 m, max 0.2 m), then limits
    (2 deg slop, max 8 deg), stopping once solved like Box2D's early exit;
-9. ``toi_pass``: Box2D's continuous collision for a leg that strikes the terrain mid-step
-   (``toi.py``): the leg alone is rewound, stopped and spun, then re-attached to the hull;
-10. ``proximity``: end-of-step clearances: the TOI pass's own contact events, the hull's touch,
+10. ``toi_pass``: Box2D's continuous collision for a leg that strikes the terrain mid-step
+   (``toi.py``): the leg alone is rewound, stopped and spun, and left where the sub-step put it,
+   its joint open by a new gap;
+11. ``proximity``: end-of-step clearances: the TOI pass's own contact events, the hull's touch,
     and the proximity the next step's ``contact_events`` and TOI test start from;
-11. ``sleep``: island sleep bookkeeping (25 quiet steps with a solved position pass);
-12. ``hull_response``: on the step the hull first touches the terrain (which ends the episode),
+12. ``sleep``: island sleep bookkeeping (25 quiet steps with a solved position pass);
+13. ``hull_response``: on the step the hull first touches the terrain (which ends the episode),
     Box2D's TOI response of the hull alone (``toi.hull_substep``), so the final observation of a
     crash carries the impact as Box2D's does. The hull takes part in no other step's solve.
 """
@@ -44,6 +51,8 @@ NUM_CONTACTS = state_lib.NUM_CONTACTS
 _CONTACT_LEG = (0, 0, 1, 1, 0, 1)
 # Solver rows: [motor0, limit0, motor1, limit1], then (tangent, normal) per contact.
 NUM_ROWS = 4 + 2 * NUM_CONTACTS
+# Passes of ``joint_closure`` per step (after two a 0.3 m gap is left at 0.01 mm, 0.5 m at 0.2 mm).
+JOINT_CLOSURE_ITERATIONS = 2
 # Which entries of each row's Jacobian can be non-zero: a motor or limit row touches its own leg
 # coordinate only; a contact row touches the hull and its own leg.
 _ROW_SPARSITY = [(0, 0, 0, 1, 0)] * 2 + [(0, 0, 0, 0, 1)] * 2 + [
@@ -87,8 +96,9 @@ class Contacts(NamedTuple):
     world, m. normal: [6, 2] unit, out of the terrain. friction: [6] mixed coefficients.
     separation: [6] core distance minus 0.02 m (negative = touching). active: [6] bool, touching.
     anchor: [6, 2] the terrain point of each contact (world, m), fixed for the step.
-    foot_separation: [2, 2] the separations of each leg's two foot corners (for the TOI test).
-    leg_centres: [2, 2] world leg centres at the pre-step pose, m.
+    corner_separation: [2, 4] the separations of each leg's four corners (for the TOI test), m.
+    leg_centres: [2, 2] world leg centres at the pre-step pose (joint gaps included), m.
+    joint_gap: [2, 2] the legs' joint gaps at the pre-step pose (``EnvState.joint_gap``), m.
     edge_a, edge_b: [WINDOW_EDGES + 1, 2] the edge window at the pre-step pose (terrain, then bottom).
     """
 
@@ -99,8 +109,9 @@ class Contacts(NamedTuple):
     separation: jax.Array
     active: jax.Array
     anchor: jax.Array
-    foot_separation: jax.Array
+    corner_separation: jax.Array
     leg_centres: jax.Array
+    joint_gap: jax.Array
     edge_a: jax.Array
     edge_b: jax.Array
 
@@ -163,13 +174,14 @@ def collide(state) -> Contacts:
 
     Only the terrain edges within the lander's reach (``collision.edge_window``) are tested.
     """
-    pos, angle, leg_angle = state.pos, state.angle, state.leg_angle
+    pos, angle, leg_angle, gap = state.pos, state.angle, state.leg_angle, state.joint_gap
     a, b, edge_mu, _, verts, convex = collision.edge_window(state.terrain_y, pos[0])
-    corners = K.leg_corners(pos, angle, leg_angle)  # [2, 4, 2]
-    feet = corners[:, :2].reshape(4, 2)
-    sep_c, n_c, mu_c = collision.foot_contacts(feet, a, b, edge_mu)
+    corners = K.leg_corners(pos, angle, leg_angle, gap)  # [2, 4, 2]
+    sep_all, n_all, mu_all = collision.foot_contacts(corners.reshape(8, 2), a, b, edge_mu)
+    foot = jnp.array([0, 1, 4, 5])  # the solver's contacts are the foot corners
+    sep_c, n_c, mu_c = sep_all[foot], n_all[foot], mu_all[foot]
     leg_world_angle = angle + leg_angle
-    centres = K.leg_centres(pos, angle, leg_angle)
+    centres = K.leg_centres(pos, angle, leg_angle, gap)
     sep_v, n_v, local_v = collision.vertex_face_contacts(centres, leg_world_angle, verts, convex)
     foot_local = jnp.tile(K.foot_corners_local(), (2, 1))  # [4, 2]
     local_pts = jnp.concatenate([foot_local, local_v])
@@ -181,7 +193,8 @@ def collide(state) -> Contacts:
     anchor = points - (sep0 + C.CONTACT_DISTANCE)[:, None] * normal
     return Contacts(local_points=local_pts, points=points, normal=normal, friction=friction,
                     separation=sep0, active=sep0 < 0.0, anchor=anchor,
-                    foot_separation=sep_c.reshape(2, 2), leg_centres=centres, edge_a=a, edge_b=b)
+                    corner_separation=sep_all.reshape(2, 4), leg_centres=centres, joint_gap=gap,
+                    edge_a=a, edge_b=b)
 
 
 def apply_external(u, pos, angle, leg_angle, m_inv, forces: Forces, gravity):
@@ -195,15 +208,17 @@ def apply_external(u, pos, angle, leg_angle, m_inv, forces: Forces, gravity):
 def constraint_rows(pos, com, m_inv, contacts: Contacts) -> Rows:
     """Solver rows of the joint motors and limits (the leg coordinates themselves) and of each
     contact's tangent and normal, at the pre-step pose (hull origin ``pos``, centre of mass ``com``,
-    both [2] m)."""
+    both [2] m). A leg displaced by a joint gap moves like the closed chain (Box2D's joint velocity
+    constraint holds the anchors together), so its contacts' levers are taken without the gap."""
     eye = jnp.eye(5, dtype=jnp.float32)
+    points = contacts.points - contacts.joint_gap[jnp.array(_CONTACT_LEG)]
     normal = contacts.normal
     tangent = jnp.stack([normal[:, 1], -normal[:, 0]], -1)
     rows = [eye[3], eye[3], eye[4], eye[4]]
     for k in range(NUM_CONTACTS):
         leg = _CONTACT_LEG[k]
-        rows.append(K.leg_point_row(contacts.points[k], tangent[k], leg, pos, com))
-        rows.append(K.leg_point_row(contacts.points[k], normal[k], leg, pos, com))
+        rows.append(K.leg_point_row(points[k], tangent[k], leg, pos, com))
+        rows.append(K.leg_point_row(points[k], normal[k], leg, pos, com))
     jac = jnp.stack(rows)  # [NUM_ROWS, 5]
     w = jac @ m_inv  # M^-1 J^T per row (M is symmetric)
     return Rows(jac=jac, w=w, inv_k=1.0 / jnp.sum(jac * w, axis=1))
@@ -296,24 +311,69 @@ def integrate(com, angle, leg_angle, u):
     return jnp.concatenate([com, angle[None], leg_angle]) + C.DT * u, u
 
 
-def _contact_points(qpos, contacts: Contacts):
-    """World points [6, 2] of the contacts at the generalised position ``qpos`` [5]."""
+def _contact_points(qpos, joint_gap, contacts: Contacts):
+    """World points [6, 2] of the contacts at the generalised position ``qpos`` [5] with the legs'
+    joint gaps ``joint_gap`` [2, 2] (m)."""
     origin = qpos[0:2] - K.rotate(qpos[2], jnp.asarray(C.HULL_COM))
     leg_of = jnp.array(_CONTACT_LEG)
-    c = K.leg_centres(origin, qpos[2], qpos[3:5])
+    c = K.leg_centres(origin, qpos[2], qpos[3:5], joint_gap)
     return c[leg_of] + K.rotate(qpos[2] + qpos[3:5][leg_of], contacts.local_points)
 
 
-def contact_separation(qpos, contacts: Contacts):
-    """Separation [6] (m) of each contact point at ``qpos`` [5] from its fixed terrain anchor."""
-    gap = jnp.sum((_contact_points(qpos, contacts) - contacts.anchor) * contacts.normal, -1)
+def contact_separation(qpos, joint_gap, contacts: Contacts):
+    """Separation [6] (m) of each contact point at ``qpos`` [5] (legs displaced by ``joint_gap``
+    [2, 2] m) from its fixed terrain anchor."""
+    gap = jnp.sum((_contact_points(qpos, joint_gap, contacts) - contacts.anchor) * contacts.normal, -1)
     return gap - C.CONTACT_DISTANCE
 
 
-def position_correction(qpos, rows: Rows, limits: Limits, contacts: Contacts, iterations: int):
+def _hull_anchor(angle):
+    """The hull's joint anchor (its origin) relative to its centre of mass [2], m, at ``angle``."""
+    return -K.rotate(angle, jnp.asarray(C.HULL_COM))
+
+
+def joint_closure(qpos, joint_gap, iterations: int = JOINT_CLOSURE_ITERATIONS):
+    """Box2D's revolute point correction (the point part of the joints' position solve) on the legs'
+    joint gaps, after ``integrate`` and before the contacts' ``position_correction``.
+
+    Each pass moves each leg, in world coordinates, by the impulse ``P = -K^-1 C`` of its joint's
+    position error ``C`` (the gap) through the 2x2 effective mass ``K`` of the leg at its anchor.
+    Box2D 2.3 corrects this error in full (no Baumgarte factor, slop or clamp: those are the
+    contacts' and the limits'); its velocity constraint never closes it, so a gap left by the TOI
+    pass lasts until this stage. The 0.071 kg leg, its anchor 0.9 m from its centre, mostly turns
+    about its centre (r^2 / I = 450 against 1 / m = 14 per kg). The hull's share of Box2D's
+    correction (under 0.1 % of the gap: 4.8 kg, anchor 0.1 m from its centre of mass) is dropped,
+    so the legs are independent. Passes remove the linearisation's leftover (second order in the
+    turn).
+
+    Args: ``qpos`` [5] (centre of mass x, y (m), hull angle, leg angles (rad)) after ``integrate``;
+      ``joint_gap`` [2, 2] m. Returns: ``(qpos [5], joint_gap [2, 2])``.
+    """
+    m_b, i_b = 1.0 / C.LEG_MASS, 1.0 / C.LEG_INERTIA
+    anchor_b = jnp.asarray(C.LEG_ANCHOR)  # [2, 2] each leg's anchor in its frame
+    hinge = qpos[0:2] + _hull_anchor(qpos[2])  # the hull's anchor (origin), fixed here
+    th_b = qpos[2] + qpos[3:5]  # [2] leg world angles
+    r_b = K.rotate(th_b, anchor_b)  # [2, 2] anchor relative to the leg centre
+    c_b = hinge[None] - r_b + joint_gap  # [2, 2] leg centres
+    for _ in range(iterations):
+        err = c_b + r_b - hinge[None]
+        rx, ry = r_b[:, 0], r_b[:, 1]
+        k11, k12, k22 = m_b + i_b * ry * ry, -i_b * rx * ry, m_b + i_b * rx * rx
+        inv_det = 1.0 / (k11 * k22 - k12 * k12)
+        p = -inv_det[:, None] * jnp.stack([k22 * err[:, 0] - k12 * err[:, 1],
+                                           k11 * err[:, 1] - k12 * err[:, 0]], -1)
+        c_b = c_b + m_b * p
+        th_b = th_b + i_b * K.cross(r_b, p)
+        r_b = K.rotate(th_b, anchor_b)
+    gap = c_b + r_b - hinge[None]
+    return qpos.at[3:5].set(th_b - qpos[2]), gap
+
+
+def position_correction(qpos, joint_gap, rows: Rows, limits: Limits, contacts: Contacts, iterations: int):
     """Up to ``iterations`` position passes over the contacts (Baumgarte 0.2, slop 0.005 m, at most
     0.2 m) then the joint limits (2 deg slop, at most 8 deg), with the step's effective masses.
     Like Box2D, passes stop once the deepest contact is above -3 slop and the limits within slop.
+    The legs are displaced by their joint gaps ``joint_gap`` [2, 2] m (after ``joint_closure``).
 
     Returns ``(qpos [5], solved [] bool)``."""
     phi_lo, phi_hi = jnp.asarray(C.LEG_PHI_LOWER), jnp.asarray(C.LEG_PHI_UPPER)
@@ -322,7 +382,7 @@ def position_correction(qpos, rows: Rows, limits: Limits, contacts: Contacts, it
 
     def position_pass(_, carry):
         qp, solved = carry
-        sep = contact_separation(qp, contacts)
+        sep = contact_separation(qp, joint_gap, contacts)
         min_sep = jnp.min(jnp.where(active, sep, 0.0))
         dq = jnp.zeros(5, jnp.float32)
         for k in range(NUM_CONTACTS):
@@ -348,51 +408,54 @@ def position_correction(qpos, rows: Rows, limits: Limits, contacts: Contacts, it
     return jax.lax.fori_loop(0, iterations, position_pass, (qpos, jnp.array(False)))
 
 
-def toi_pass(state, contacts: Contacts, pos, angle, leg_angle, u):
+def toi_pass(state, contacts: Contacts, pos, angle, leg_angle, joint_gap, u):
     """Box2D's TOI pass for the legs (``toi.py``) after the regular solve.
 
     b2TimeOfImpact reports an impact for a leg whose core comes within TOI_TARGET (0.005 m) during
-    the step (found from its foot corners), or that starts the step within the target plus
+    the step (found from any of its four corners), or that starts the step within the target plus
     tolerance (impact at the start); it gives up on cores that already overlap. The struck leg
-    alone is rewound, stopped and spun; the hull keeps its pose and velocity, and the leg is turned
-    about its centre back onto the joint, keeping its new spin.
+    alone is rewound, stopped and spun; the hull keeps its pose and velocity, and the leg stays
+    where the sub-step left it: its joint is left open by the new ``joint_gap`` (the next step's
+    ``joint_closure`` closes it), and it keeps its new spin.
 
     Args: the pre-step ``state`` and ``contacts``; ``pos`` [2] m, ``angle`` [] rad, ``leg_angle``
-      [2] rad and ``u`` [5] after the regular solve.
-    Returns: ``(leg_angle [2], u [5], struck [2] bool)``.
+      [2] rad, ``joint_gap`` [2, 2] m and ``u`` [5] after the regular solve.
+    Returns: ``(leg_angle [2], joint_gap [2, 2], u [5], struck [2] bool)``.
     """
     a, b, edge_mu, _, _, _ = collision.edge_window(state.terrain_y, pos[0])
-    centres1 = K.leg_centres(pos, angle, leg_angle)
-    end_feet = K.leg_corners(pos, angle, leg_angle)[:, :2]  # [2, 2, 2] foot corners
-    sep_end, _, _ = collision.foot_contacts(end_feet.reshape(4, 2), a, b, edge_mu)
-    sep_start = contacts.foot_separation
-    sep_end = sep_end.reshape(2, 2)
+    centres1 = K.leg_centres(pos, angle, leg_angle, joint_gap)
+    end_corners = K.leg_corners(pos, angle, leg_angle, joint_gap)  # [2, 4, 2]
+    sep_end, _, _ = collision.foot_contacts(end_corners.reshape(8, 2), a, b, edge_mu)
+    sep_start = contacts.corner_separation
+    sep_end = sep_end.reshape(2, 4)
     start = state.leg_clearance
     at_start = start < C.TOI_TARGET + C.TOI_TOLERANCE
     toi_target_sep = C.TOI_TARGET - C.CONTACT_DISTANCE
     struck = (start > 0.0) & (at_start | jnp.any(sep_end < toi_target_sep, axis=1))
     _, _, v_legs, w_legs = K.body_velocities(pos, angle, leg_angle, u)
-    toi_centre, _, toi_w = jax.vmap(toi.leg_substep, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None))(
+    toi_centre, toi_angle, toi_w = jax.vmap(
+        toi.leg_substep, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None))(
         at_start, contacts.leg_centres, state.angle + state.leg_angle, centres1, angle + leg_angle,
         sep_start, sep_end, v_legs, w_legs, a, b, edge_mu)
-    toi_angle = jax.vmap(toi.reattach, in_axes=(0, 0, None))(jnp.arange(2), toi_centre, pos)
     leg_angle = jnp.where(struck, toi_angle - angle, leg_angle)
+    gap = K.leg_anchor_gap(pos, angle, leg_angle, toi_centre)
+    joint_gap = jnp.where(struck[:, None], gap, joint_gap)
     u = u.at[3:5].set(jnp.where(struck, toi_w - u[2], u[3:5]))
-    return leg_angle, u, struck
+    return leg_angle, joint_gap, u, struck
 
 
-def proximity(events: Events, struck, terrain_y, pos, angle, leg_angle):
+def proximity(events: Events, struck, terrain_y, pos, angle, leg_angle, joint_gap):
     """End-of-step clearances at the final pose: this step's TOI contact events (a BeginContact
     from the TOI pass fires in this step), the hull's touch, and what the next step starts from.
 
     Args: ``events`` from ``contact_events``; ``struck`` [2] bool legs of the TOI pass; the final
-      pose (``pos`` [2] m, ``angle`` [] rad, ``leg_angle`` [2] rad).
+      pose (``pos`` [2] m, ``angle`` [] rad, ``leg_angle`` [2] rad, ``joint_gap`` [2, 2] m).
     Returns: ``(events, near_legs [2, 11] bool, leg_clearance [2] m, hull_clearance [] m)``.
     """
     a, b, _, index, _, _ = collision.edge_window(terrain_y, pos[0])
     touching = events.touching
     leg_clearance = jax.vmap(collision.polygon_edge_clearance, in_axes=(0, None, None))(
-        K.leg_corners(pos, angle, leg_angle), a, b)  # [2, E]
+        K.leg_corners(pos, angle, leg_angle, joint_gap), a, b)  # [2, E]
     hull_clearance = jnp.min(collision.polygon_edge_clearance(K.hull_vertices(pos, angle), a, b))
     # A leg struck with no contact at the step's start begins one (its BeginContact sets the flag)
     # even if the sub-step moved it clear again; one already touching fires nothing new.
@@ -459,20 +522,22 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     u, acc = warm_start(state, u, rows, limits, contacts)
     u, acc = velocity_sweeps(u, acc, rows, limits, contacts, velocity_iterations)
     qpos, u = integrate(com, angle, leg_angle, u)
-    qpos, solved = position_correction(qpos, rows, limits, contacts, position_iterations)
+    qpos, joint_gap = joint_closure(qpos, state.joint_gap)
+    qpos, solved = position_correction(qpos, joint_gap, rows, limits, contacts, position_iterations)
 
     new_angle = qpos[2]
     new_pos = qpos[0:2] - K.rotate(new_angle, jnp.asarray(C.HULL_COM))
-    new_leg_angle, u, struck = toi_pass(state, contacts, new_pos, new_angle, qpos[3:5], u)
+    final_sep = contact_separation(qpos, joint_gap, contacts)
+    new_leg_angle, joint_gap, u, struck = toi_pass(
+        state, contacts, new_pos, new_angle, qpos[3:5], joint_gap, u)
     events, near_legs, leg_clearance, hull_clearance = proximity(
-        events, struck, state.terrain_y, new_pos, new_angle, new_leg_angle)
+        events, struck, state.terrain_y, new_pos, new_angle, new_leg_angle, joint_gap)
     sleep_steps, asleep = sleep(state.sleep_steps, solved, new_pos, new_angle, new_leg_angle, u)
     first_touch = events.game_over & ~state.game_over
     new_pos, new_angle, u = hull_response(state, contacts, first_touch, hull_clearance, new_pos, new_angle, u)
 
-    final_sep = contact_separation(qpos, contacts)
     new_state = state.replace(
-        pos=new_pos, angle=new_angle, leg_angle=new_leg_angle,
+        pos=new_pos, angle=new_angle, leg_angle=new_leg_angle, joint_gap=joint_gap,
         vel=u[0:2], ang_vel=u[2], leg_ang_vel=u[3:5],
         leg_contact=events.leg_contact, touching=events.touching, game_over=events.game_over,
         near_legs=near_legs, near_hull=hull_clearance < C.CONTACT_DISTANCE, leg_clearance=leg_clearance,

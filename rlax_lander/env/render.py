@@ -56,8 +56,8 @@ def world_to_pixel(xy) -> np.ndarray:
 
 
 @jax.jit
-def _body_geometry(pos, angle, leg_angle):
-    return kinematics.hull_vertices(pos, angle), kinematics.leg_corners(pos, angle, leg_angle)
+def _body_geometry(pos, angle, leg_angle, joint_gap):
+    return kinematics.hull_vertices(pos, angle), kinematics.leg_corners(pos, angle, leg_angle, joint_gap)
 
 
 def _take(x, index):
@@ -117,13 +117,14 @@ def render_frame(state, action=None, *, continuous: bool | None = None,
     pos = _take(state.pos, index).astype(np.float32)
     angle = _take(state.angle, index).astype(np.float32)
     leg_angle = _take(state.leg_angle, index).astype(np.float32)
+    joint_gap = _take(state.joint_gap, index).astype(np.float32)
     terrain_y = _take(state.terrain_y, index).astype(np.float64)
     if pos.shape != (2,) or terrain_y.shape != (C.CHUNKS,):
         raise ValueError(
             f"render_frame draws one env: expected pos [2] and terrain_y [{C.CHUNKS}], got "
             f"{pos.shape} and {terrain_y.shape}; pass index=i for a batched state"
         )
-    hull, legs = (np.asarray(g, np.float64) for g in _body_geometry(pos, angle, leg_angle))
+    hull, legs = (np.asarray(g, np.float64) for g in _body_geometry(pos, angle, leg_angle, joint_gap))
 
     img = Image.new("RGB", (C.VIEWPORT_W, C.VIEWPORT_H), BACKGROUND_COLOR)
     draw = ImageDraw.Draw(img)

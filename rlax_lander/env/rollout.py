@@ -57,7 +57,7 @@ def random_policy(continuous: bool) -> PolicyFn:
 
 def foot_separation(state) -> jax.Array:
     """Smallest separation (m) of the four foot corners of one env against the terrain."""
-    corners = K.leg_corners(state.pos, state.angle, state.leg_angle)[:, :2].reshape(4, 2)
+    corners = K.leg_corners(state.pos, state.angle, state.leg_angle, state.joint_gap)[:, :2].reshape(4, 2)
     a, b = collision.terrain_edges(state.terrain_y)
     sep, _, _ = collision.foot_contacts(corners, a, b)
     return jnp.min(sep)

@@ -1,7 +1,9 @@
 """State and parameters of the JAX LunarLander (``flax.struct`` dataclasses).
 
 The three bodies are kept in reduced coordinates: the hull's pose plus one relative angle per leg.
-The revolute joints' point constraints therefore hold by construction; see ``physics.py``.
+The revolute joints' point constraints hold by construction in the velocity solve; the position
+error Box2D's continuous collision leaves in a joint is kept as a per-leg offset (``joint_gap``) and
+closed by the next step's position solve; see ``physics.py``.
 Leg index 0 is the original's ``legs[0]`` (right, +x side, observation index 6), index 1 is
 ``legs[1]`` (left, observation index 7).
 """
@@ -26,6 +28,9 @@ class EnvState:
       vel: [2] hull centre-of-mass velocity, m/s.
       ang_vel: [] hull angular velocity, rad/s.
       leg_ang_vel: [2] relative leg angular velocities, rad/s.
+      joint_gap: [2, 2] each leg's joint anchor minus the hull's (Box2D's revolute position error
+        ``anchorB - anchorA``), m, world frame: where a TOI sub-step moved a leg alone, its box sits
+        this far from where the closed joint would hold it (``physics.joint_closure`` closes it).
       terrain_y: [11] smoothed terrain heights at x = 0, 2, ..., 20 m.
       leg_contact: [2] bool, the original's ``ground_contact`` flags (event driven).
       touching: [2, 11] bool, whether leg l touched edge e at the last collide pass
@@ -53,6 +58,7 @@ class EnvState:
     vel: jax.Array
     ang_vel: jax.Array
     leg_ang_vel: jax.Array
+    joint_gap: jax.Array
     terrain_y: jax.Array
     leg_contact: jax.Array
     touching: jax.Array
@@ -105,7 +111,7 @@ def blank_state(**fields) -> EnvState:
     edges = (2, C.NUM_EDGES + 1)
     defaults = dict(
         pos=z2, angle=jnp.float32(0.0), leg_angle=z2, vel=z2, ang_vel=jnp.float32(0.0),
-        leg_ang_vel=z2, terrain_y=jnp.zeros(C.CHUNKS, jnp.float32),
+        leg_ang_vel=z2, joint_gap=jnp.zeros((2, 2), jnp.float32), terrain_y=jnp.zeros(C.CHUNKS, jnp.float32),
         leg_contact=jnp.zeros(2, bool), touching=jnp.zeros(edges, bool),
         game_over=jnp.array(False), prev_shaping=jnp.float32(0.0), sleep_steps=jnp.int32(0),
         wind_idx=jnp.int32(0), torque_idx=jnp.int32(0), motor_impulse=z2, limit_impulse=z2,

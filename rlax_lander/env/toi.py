@@ -9,16 +9,13 @@ involved), and moves the leg for the rest of the step with the new velocity. A f
 stopped and spun about its foot while the hull moves on; the joint is left pulled apart, and the
 next steps' joint solver drags the leg back to the hull at whatever angle it was left.
 
-In reduced coordinates the joint cannot open. ``leg_substep`` reproduces the sub-step for the
-leg alone (time of impact, push-out, contact solve, motion for the rest of the step), and
-``reattach`` closes the joint the way Box2D's position solver does in the next step: the leg turns
-about its centre until its anchor meets the hull's joint, so its box (and foot) stays where the
-sub-step left it. The hull's pose and velocity are left as they are (Box2D does not touch them)
-and the leg keeps its new spin. Its angle may end well outside the joint limits, as in Box2D, and
-the limit acts on it in the following steps. Measured against Box2D from the same pre-impact
-states (``tests/env/test_toi_parity.py``), the legs' centres after the impact step are off by a
-median 6 cm (8 cm without the sub-step), and paired random-policy episodes run to the step limit
-about half as often as without it (``scripts/paired_landings.py``).
+``leg_substep`` reproduces the sub-step for the leg alone (time of impact, push-out, contact
+solve, motion for the rest of the step). The physics step leaves the leg where the sub-step put it
+and records how far its anchor ended from the hull's as the joint gap (``EnvState.joint_gap``); the
+next step's ``physics.joint_closure`` closes it as Box2D's position solver does. The hull's pose and
+velocity are left as they are (Box2D does not touch them) and the leg keeps its new spin. Its
+angle may end well outside the joint limits, as in Box2D, and the limit acts on it in the following
+steps. Measured against Box2D from the same pre-impact states: ``tests/env/test_toi_parity.py``.
 """
 
 import jax
@@ -30,6 +27,8 @@ from rlax_lander.env import kinematics as K
 
 _TOI_BAUMGARTE = 0.75  # b2_toiBaumgarte
 _VELOCITY_ITERATIONS = 4
+_CORNERS = 4  # a leg box's corners, all candidates for the impact
+_MANIFOLD = 2  # contact points solved: the deepest corners
 
 
 def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a, b, friction):
@@ -39,17 +38,19 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
       at_start: [] bool, the leg starts the step already within the TOI target (impact at alpha 0).
       centre0, angle0: [2], [] the leg's world centre (m) and angle (rad) at the step's start.
       centre1, angle1: [2], [] the same at the end of the regular solve.
-      sep0, sep1: [2] the separations (m, core distance minus 0.02) of the leg's two foot corners
-        from the terrain at the start and at the end of the regular solve.
+      sep0, sep1: [4] the separations (m, core distance minus 0.02) of the leg's four corners
+        (``K.leg_corners_local`` order) from the terrain at the start and at the end of the
+        regular solve. Any corner can strike first: a leg lying on its side, or folded under a
+        tilted hull, meets the terrain with a corner of its joint end.
       v, w: [2], [] the leg's linear (m/s) and angular (rad/s) velocity after the regular solve.
       a, b: [E, 2] edge endpoints; friction: [E] mixed friction of the leg against each edge.
     Returns:
       ``(centre, angle, w)``: the leg's world centre (m) and angle (rad) at the end of the step,
       and its angular velocity (rad/s) after the leg-alone contact solve.
     """
-    local_feet = K.foot_corners_local()
-    feet_at = lambda c, th: c[None] + K.rotate(th, local_feet)
-    # Time of impact: the first instant a foot corner's core reaches TOI_TARGET from its edge, with
+    local_corners = K.leg_corners_local()
+    corners_at = lambda c, th: c[None] + K.rotate(th, local_corners)
+    # Time of impact: the first instant a corner's core reaches TOI_TARGET from its edge, with
     # the separation interpolated linearly along the leg's sweep (the sweep is linear in Box2D).
     target = C.TOI_TARGET - C.CONTACT_DISTANCE
     frac = jnp.where(sep0 <= target, 0.0, (sep0 - target) / jnp.maximum(sep0 - sep1, 1e-6))
@@ -59,12 +60,16 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     th = angle0 + alpha * (angle1 - angle0)
 
     inv_m, inv_i = 1.0 / C.LEG_MASS, 1.0 / C.LEG_INERTIA
-    feet = feet_at(c, th)
-    sep, n, mu = collision.foot_contacts(feet, a, b, friction)
-    r = feet - c[None]
+    corners = corners_at(c, th)
+    sep4, n4, mu4 = collision.foot_contacts(corners, a, b, friction)
+    # The two deepest corners: a box-against-edge manifold has at most two points.
+    first = jnp.argmin(sep4)
+    second = jnp.argmin(jnp.where(jnp.arange(_CORNERS) == first, jnp.inf, sep4))
+    pick = jnp.stack([first, second])
+    sep, n, mu, r = sep4[pick], n4[pick], mu4[pick], corners[pick] - c[None]
     rn = K.cross(r, n)
     # Position: push the leg out of the edge (one pass of SolveTOIPositionConstraints, leg alone).
-    for k in range(2):
+    for k in range(_MANIFOLD):
         corr = jnp.clip(_TOI_BAUMGARTE * (sep[k] + C.LINEAR_SLOP), -C.MAX_LINEAR_CORRECTION, 0.0)
         impulse = jnp.where(sep[k] < 0.0, -corr / (inv_m + inv_i * rn[k] * rn[k]), 0.0)
         c = c + inv_m * impulse * n[k]
@@ -76,9 +81,9 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     rt = K.cross(r, t)
     k_n = 1.0 / (inv_m + inv_i * rn * rn)
     k_t = 1.0 / (inv_m + inv_i * rt * rt)
-    acc_n, acc_t = [0.0, 0.0], [0.0, 0.0]
+    acc_n, acc_t = [0.0] * _MANIFOLD, [0.0] * _MANIFOLD
     for _ in range(_VELOCITY_ITERATIONS):
-        for k in range(2):
+        for k in range(_MANIFOLD):
             vp = v + w * jnp.stack([-r[k, 1], r[k, 0]])
             new_t = jnp.clip(acc_t[k] - jnp.dot(vp, t[k]) * k_t[k], -mu[k] * acc_n[k], mu[k] * acc_n[k])
             d = jnp.where(active[k], new_t - acc_t[k], 0.0)
@@ -92,23 +97,6 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     c = c + rest * v
     th = th + jnp.clip(rest * w, -C.MAX_ROTATION, C.MAX_ROTATION)
     return c, th, w
-
-
-def reattach(leg, centre, hinge):
-    """World angle [] (rad) of leg ``leg`` re-attached to the hull's joint at ``hinge`` [2] after a
-    sub-step left its centre at ``centre`` [2].
-
-    This is Box2D's joint position correction, which closes the stretched joint in the next step:
-    its impulse acts at the leg's anchor, 0.9 m from the leg's centre, where the leg's effective
-    inverse mass is dominated by rotation (r^2 / I = 450 vs 1 / m = 14 per kg). The mass-weighted
-    projection back onto the joint therefore turns the leg about its centre until its anchor points
-    at the hinge (the leftover pull toward the sub-step's angle is I / (m |a|^2) = 3 %, dropped),
-    which keeps the leg's box, and so its foot, where the sub-step left it.
-    """
-    q = hinge - centre
-    a_local = jnp.asarray(C.LEG_ANCHOR)[leg]
-    return jnp.arctan2(q[1], q[0]) - jnp.arctan2(a_local[1], a_local[0])
-
 
 
 _HULL_LOCAL = jnp.asarray(C.LANDER_POLY - C.HULL_COM)  # [6, 2] hull vertices about its centre of mass
