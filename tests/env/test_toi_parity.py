@@ -38,6 +38,30 @@ def _leg_centres(env):
     return [tuple(env.legs[i].position) for i in range(2)]
 
 
+def _first_touchdown(env, seed: int, rng):
+    """Random play from `reset(seed)` until a leg first touches or the episode ends: (snapshot
+    one step before that step, its action, touched, terminated)."""
+    env.reset(seed=seed)
+    snap, action, terminated, touched = _snapshot(env), 0, False, False
+    for _ in range(1000):
+        action = int(rng.integers(4))
+        _, _, terminated, _, _ = env.step(action)
+        touched = env.legs[0].ground_contact or env.legs[1].ground_contact
+        if touched or terminated:
+            break
+        snap = _snapshot(env)
+    return snap, action, touched, terminated
+
+
+def _state_from_snapshot(s, terrain_y, **fields):
+    """Our env state at a Box2D snapshot `s` (hull pose and velocities, leg angles relative to
+    the hull); `fields` set other `EnvState` fields."""
+    return blank_state(
+        pos=s[0:2], angle=s[2], vel=s[3:5], ang_vel=s[5],
+        leg_angle=jnp.stack([s[8] - s[2], s[14] - s[2]]),
+        leg_ang_vel=jnp.stack([s[11] - s[5], s[17] - s[5]]), terrain_y=terrain_y, **fields)
+
+
 @pytest.fixture(scope="module")
 def touchdowns():
     """Box2D: (seed, snapshot one step before the first leg contact, action, leg centres after it,
@@ -46,15 +70,7 @@ def touchdowns():
     env = gym.make("LunarLander-v3").unwrapped
     cases = []
     for seed in range(EPISODES):
-        env.reset(seed=seed)
-        snap, terminated, touched = _snapshot(env), False, False
-        for _ in range(1000):
-            action = int(rng.integers(4))
-            _, _, terminated, _, _ = env.step(action)
-            touched = env.legs[0].ground_contact or env.legs[1].ground_contact
-            if touched or terminated:
-                break
-            snap = _snapshot(env)
+        snap, action, touched, terminated = _first_touchdown(env, seed, rng)
         if touched and not terminated:
             stretch = max(float(np.hypot(*(np.asarray(leg.joints[0].joint.anchorB)
                                            - np.asarray(leg.joints[0].joint.anchorA)))) for leg in env.legs)
@@ -67,11 +83,8 @@ def _jax_leg_centres(cases):
     env, params = rlax_lander.make("LunarLander-v3")
 
     def one(terrain_y, s, action):
-        state = blank_state(
-            pos=s[0:2], angle=s[2], vel=s[3:5], ang_vel=s[5],
-            leg_angle=jnp.stack([s[8] - s[2], s[14] - s[2]]),
-            leg_ang_vel=jnp.stack([s[11] - s[5], s[17] - s[5]]), terrain_y=terrain_y,
-            wind_idx=jnp.int32(0), torque_idx=jnp.int32(0))
+        state = _state_from_snapshot(s, terrain_y, wind_idx=jnp.int32(0),
+                                     torque_idx=jnp.int32(0))
         _, state, *_ = env.step_env(jax.random.PRNGKey(0), state, action, params)
         return K.leg_centres(state.pos, state.angle, state.leg_angle, state.joint_gap)
 
@@ -110,15 +123,7 @@ def followups():
     env = gym.make("LunarLander-v3").unwrapped
     cases = []
     for seed in range(EPISODES):
-        env.reset(seed=seed)
-        snap, terminated, touched = _snapshot(env), False, False
-        for _ in range(1000):
-            action = int(rng.integers(4))
-            _, _, terminated, _, _ = env.step(action)
-            touched = env.legs[0].ground_contact or env.legs[1].ground_contact
-            if touched or terminated:
-                break
-            snap = _snapshot(env)
+        snap, action, touched, terminated = _first_touchdown(env, seed, rng)
         if not touched or terminated:
             continue
         actions = [action] + [int(a) for a in rng.integers(0, 4, FOLLOW)]
@@ -139,10 +144,7 @@ def _jax_followups(cases):
     env, params = rlax_lander.make("LunarLander-v3")
 
     def one(terrain_y, s, actions):
-        state = blank_state(
-            pos=s[0:2], angle=s[2], vel=s[3:5], ang_vel=s[5],
-            leg_angle=jnp.stack([s[8] - s[2], s[14] - s[2]]),
-            leg_ang_vel=jnp.stack([s[11] - s[5], s[17] - s[5]]), terrain_y=terrain_y)
+        state = _state_from_snapshot(s, terrain_y)
 
         def step(carry, action):
             state, done = carry
@@ -240,12 +242,9 @@ def test_leg_struck_by_a_joint_end_corner_ends_where_box2d_leaves_it(joint_end_s
     env, params = rlax_lander.make("LunarLander-v3")
 
     def one(terrain_y, s, action):
-        pos, angle = s[0:2], s[2]
         leg_angle = jnp.stack([s[8] - s[2], s[14] - s[2]])
-        state = blank_state(
-            pos=pos, angle=angle, vel=s[3:5], ang_vel=s[5], leg_angle=leg_angle,
-            leg_ang_vel=jnp.stack([s[11] - s[5], s[17] - s[5]]), terrain_y=terrain_y,
-            joint_gap=K.leg_anchor_gap(pos, angle, leg_angle, jnp.stack([s[6:8], s[12:14]])))
+        state = _state_from_snapshot(s, terrain_y, joint_gap=K.leg_anchor_gap(
+            s[0:2], s[2], leg_angle, jnp.stack([s[6:8], s[12:14]])))
         _, state, *_ = env.step_env(jax.random.PRNGKey(0), state, action, params)
         return K.leg_centres(state.pos, state.angle, state.leg_angle, state.joint_gap)
 
