@@ -255,7 +255,7 @@ def run_chunks(stages: Stages, keys, hparams, *, devices=None, checkpoint_path=N
         diverged_at = np.where(bad.any(axis=1),
                                chunks["env_step"][np.arange(num_cells), first], -1)
     return RunResult(
-        params=_policy_params(host_state, num_cells), chunks=chunks,
+        params=getattr(host_state, "policy_params", host_state.params), chunks=chunks,
         episodes=acc.episodes(), env_steps=env_steps,
         diverged_at=np.asarray(diverged_at), compile_s=compile_s, train_s=train_s,
         session_env_steps=env_steps - session_start_steps, resumed_at=resumed_at,
