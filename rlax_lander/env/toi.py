@@ -29,6 +29,48 @@ _TOI_BAUMGARTE = 0.75  # b2_toiBaumgarte
 _VELOCITY_ITERATIONS = 4
 _CORNERS = 4  # a leg box's corners, all candidates for the impact
 _MANIFOLD = 2  # contact points solved: the deepest corners
+# Position passes of the push-out: Box2D allows 20 but stops once solved; two suffice from an
+# impact at the TOI target, three cover a leg that starts the step deeper (impact at alpha 0).
+_TOI_POSITION_PASSES = 3
+
+
+def _push_out(c, th, sep, n, rn):
+    """Box2D's ``SolveTOIPositionConstraints`` loop on the leg alone: push it out of the edge.
+
+    Each pass corrects the manifold points in turn (Baumgarte 0.75, the separation re-measured
+    after the previous point's correction), and the loop ends after the first pass whose points
+    were all at least -1.5 slop deep *before* their corrections. From an impact at the TOI target
+    (separation -0.015 m) the first pass sees -0.015 and leaves -0.0075, the second sees -0.0075
+    and leaves -0.005625: the leg ends 0.0144 m (core distance) from the edge, not the 0.0125 of a
+    single pass. That margin decides whether the leg starts the next step inside the 0.02 m contact
+    distance (a solver contact that, with the joint limit, stops the hull) or outside it (another
+    TOI that stops the leg alone while the hull falls on), as in Box2D's post-strike clearances.
+
+    Args: ``c`` [2] m and ``th`` [] rad the leg's pose at the time of impact; ``sep`` [M] m the
+      points' separations there (core distance minus 0.02; negative = in the manifold);
+      ``n`` [M, 2] their unit normals; ``rn`` [M] m the cross products of their levers with ``n``.
+    Returns: ``(c, th)`` after the passes.
+    """
+    inv_m, inv_i = 1.0 / C.LEG_MASS, 1.0 / C.LEG_INERTIA
+    in_manifold = sep < 0.0
+    k_n = 1.0 / (inv_m + inv_i * rn * rn)
+    # The points' displacement along their normals since the time of impact (linear in the small
+    # turn), so each correction sees the earlier ones as Box2D's per-point re-measure does.
+    moved = [jnp.zeros((), jnp.float32) for _ in range(_MANIFOLD)]
+    done = jnp.array(False)
+    for _ in range(_TOI_POSITION_PASSES):
+        min_sep = jnp.zeros((), jnp.float32)
+        for k in range(_MANIFOLD):
+            s = sep[k] + moved[k]
+            min_sep = jnp.where(in_manifold[k], jnp.minimum(min_sep, s), min_sep)
+            corr = jnp.clip(_TOI_BAUMGARTE * (s + C.LINEAR_SLOP), -C.MAX_LINEAR_CORRECTION, 0.0)
+            impulse = jnp.where(in_manifold[k] & ~done, -corr * k_n[k], 0.0)
+            c = c + inv_m * impulse * n[k]
+            th = th + inv_i * impulse * rn[k]
+            for j in range(_MANIFOLD):
+                moved[j] = moved[j] + impulse * (inv_m * jnp.dot(n[k], n[j]) + inv_i * rn[k] * rn[j])
+        done = done | (min_sep >= -1.5 * C.LINEAR_SLOP)
+    return c, th
 
 
 def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a, b, friction):
@@ -68,12 +110,7 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     pick = jnp.stack([first, second])
     sep, n, mu, r = sep4[pick], n4[pick], mu4[pick], corners[pick] - c[None]
     rn = K.cross(r, n)
-    # Position: push the leg out of the edge (one pass of SolveTOIPositionConstraints, leg alone).
-    for k in range(_MANIFOLD):
-        corr = jnp.clip(_TOI_BAUMGARTE * (sep[k] + C.LINEAR_SLOP), -C.MAX_LINEAR_CORRECTION, 0.0)
-        impulse = jnp.where(sep[k] < 0.0, -corr / (inv_m + inv_i * rn[k] * rn[k]), 0.0)
-        c = c + inv_m * impulse * n[k]
-        th = th + inv_i * impulse * rn[k]
+    c, th = _push_out(c, th, sep, n, rn)
 
     # Velocity: the leg alone against its contacts, restitution 0, Coulomb friction.
     active = sep < 0.0
