@@ -355,16 +355,18 @@ def joint_closure(qpos, joint_gap, iterations: int = JOINT_CLOSURE_ITERATIONS):
     th_b = qpos[2] + qpos[3:5]  # [2] leg world angles
     r_b = K.rotate(th_b, anchor_b)  # [2, 2] anchor relative to the leg centre
     c_b = hinge[None] - r_b + joint_gap  # [2, 2] leg centres
-    for _ in range(iterations):
+    def one_pass(_, carry):  # a loop, not unrolled (see ``toi._push_out``)
+        c_b, th_b, r_b = carry
         err = c_b + r_b - hinge[None]
         rx, ry = r_b[:, 0], r_b[:, 1]
         k11, k12, k22 = m_b + i_b * ry * ry, -i_b * rx * ry, m_b + i_b * rx * rx
         inv_det = 1.0 / (k11 * k22 - k12 * k12)
         p = -inv_det[:, None] * jnp.stack([k22 * err[:, 0] - k12 * err[:, 1],
                                            k11 * err[:, 1] - k12 * err[:, 0]], -1)
-        c_b = c_b + m_b * p
         th_b = th_b + i_b * K.cross(r_b, p)
-        r_b = K.rotate(th_b, anchor_b)
+        return c_b + m_b * p, th_b, K.rotate(th_b, anchor_b)
+
+    c_b, th_b, r_b = jax.lax.fori_loop(0, iterations, one_pass, (c_b, th_b, r_b))
     gap = c_b + r_b - hinge[None]
     return qpos.at[3:5].set(th_b - qpos[2]), gap
 

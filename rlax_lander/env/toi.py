@@ -55,10 +55,13 @@ def _push_out(c, th, sep, n, rn):
     in_manifold = sep < 0.0
     k_n = 1.0 / (inv_m + inv_i * rn * rn)
     # The points' displacement along their normals since the time of impact (linear in the small
-    # turn), so each correction sees the earlier ones as Box2D's per-point re-measure does.
-    moved = [jnp.zeros((), jnp.float32) for _ in range(_MANIFOLD)]
-    done = jnp.array(False)
-    for _ in range(_TOI_POSITION_PASSES):
+    # turn), so each correction sees the earlier ones as Box2D's per-point re-measure does. The
+    # passes are a loop, not unrolled: the carried values are then materialised once per pass,
+    # which keeps XLA from fusing (and recomputing) the whole chain into each of its consumers.
+    coupling = inv_m * (n @ n.T) + inv_i * rn[:, None] * rn[None, :]  # [M, M] m per N s
+
+    def one_pass(_, carry):
+        c, th, moved, done = carry
         min_sep = jnp.zeros((), jnp.float32)
         for k in range(_MANIFOLD):
             s = sep[k] + moved[k]
@@ -67,9 +70,11 @@ def _push_out(c, th, sep, n, rn):
             impulse = jnp.where(in_manifold[k] & ~done, -corr * k_n[k], 0.0)
             c = c + inv_m * impulse * n[k]
             th = th + inv_i * impulse * rn[k]
-            for j in range(_MANIFOLD):
-                moved[j] = moved[j] + impulse * (inv_m * jnp.dot(n[k], n[j]) + inv_i * rn[k] * rn[j])
-        done = done | (min_sep >= -1.5 * C.LINEAR_SLOP)
+            moved = moved + impulse * coupling[k]
+        return c, th, moved, done | (min_sep >= -1.5 * C.LINEAR_SLOP)
+
+    c, th, _, _ = jax.lax.fori_loop(0, _TOI_POSITION_PASSES, one_pass,
+                                    (c, th, jnp.zeros(_MANIFOLD, jnp.float32), jnp.array(False)))
     return c, th
 
 
@@ -118,17 +123,21 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     rt = K.cross(r, t)
     k_n = 1.0 / (inv_m + inv_i * rn * rn)
     k_t = 1.0 / (inv_m + inv_i * rt * rt)
-    acc_n, acc_t = [0.0] * _MANIFOLD, [0.0] * _MANIFOLD
-    for _ in range(_VELOCITY_ITERATIONS):
+    def iteration(_, carry):  # a loop, not unrolled, for the reason given in ``_push_out``
+        v, w, acc_n, acc_t = carry
         for k in range(_MANIFOLD):
             vp = v + w * jnp.stack([-r[k, 1], r[k, 0]])
             new_t = jnp.clip(acc_t[k] - jnp.dot(vp, t[k]) * k_t[k], -mu[k] * acc_n[k], mu[k] * acc_n[k])
             d = jnp.where(active[k], new_t - acc_t[k], 0.0)
-            v, w, acc_t[k] = v + inv_m * d * t[k], w + inv_i * d * rt[k], acc_t[k] + d
+            v, w, acc_t = v + inv_m * d * t[k], w + inv_i * d * rt[k], acc_t.at[k].add(d)
             vp = v + w * jnp.stack([-r[k, 1], r[k, 0]])
             new_n = jnp.maximum(acc_n[k] - jnp.dot(vp, n[k]) * k_n[k], 0.0)
             d = jnp.where(active[k], new_n - acc_n[k], 0.0)
-            v, w, acc_n[k] = v + inv_m * d * n[k], w + inv_i * d * rn[k], acc_n[k] + d
+            v, w, acc_n = v + inv_m * d * n[k], w + inv_i * d * rn[k], acc_n.at[k].add(d)
+        return v, w, acc_n, acc_t
+
+    zeros = jnp.zeros(_MANIFOLD, jnp.float32)
+    v, w, _, _ = jax.lax.fori_loop(0, _VELOCITY_ITERATIONS, iteration, (v, w, zeros, zeros))
 
     rest = (1.0 - alpha) * C.DT
     c = c + rest * v
@@ -229,4 +238,5 @@ def hull_substep(at_start, clearance0, clearance1, com0, angle0, com1, angle1, v
     th = angle0 + alpha * (angle1 - angle0)
     c, th, v, w = _hull_contact_solve(c, th, v, w, a, b, friction)
     c, th = advance(c, th, v, w, (1.0 - alpha) * C.DT)
+    c, th, v, w = jax.lax.optimization_barrier((c, th, v, w))  # see ``_push_out``
     return _hull_contact_solve(c, th, v, w, a, b, friction)
