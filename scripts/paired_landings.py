@@ -1,7 +1,7 @@
 """Paired touchdowns: the JAX lander and Box2D from the *same* pre-touchdown states and actions.
 
 Why: under the random policy our episodes run longer than Box2D's and reach the 1000-step limit
-about six times as often (experiments/results/fidelity.md). This script isolates where: it plays
+more often (experiments/results/fidelity.md). This script isolates where: it plays
 random episodes in Box2D until the step before a leg first touches, snapshots all three bodies
 ``--lead`` steps earlier, loads that snapshot into both engines, and continues both with the same
 random action sequence. (Only the engines' per-step dispersion draws differ.) Outcomes are
@@ -9,10 +9,17 @@ tabulated jointly, and binned by the hull's vertical speed at the snapshot.
 
 It also records, for Box2D alone, how far each revolute joint is pulled apart at the first contact
 step: Box2D's continuous collision rewinds the *leg alone* to its time of impact (joints are not
-part of the TOI sub-step), so a fast leg stops while the hull moves on. The JAX lander keeps joints
-exact by construction (reduced coordinates), so its legs act as rigid struts at their limits.
+part of the TOI sub-step), so a fast leg stops while the hull moves on (the JAX lander keeps that
+gap as ``EnvState.joint_gap``).
 
-    python scripts/paired_landings.py [--episodes 8000] [--lead 3] [--out experiments/results]
+With ``--box2d-converged N`` Box2D runs the same cases again with N velocity sweeps per step
+instead of LunarLander's 180. At a hard touchdown with a leg held past its joint limit, 180 sweeps
+do not converge (the 0.071 kg leg passes the hull's impulse on a sliver per sweep), while the JAX
+lander's reduced-coordinate solve converges; the converged Box2D run shows how much of the
+difference in survivors that accounts for.
+
+    python scripts/paired_landings.py [--episodes 8000] [--lead 3] [--box2d-converged 1000]
+                                      [--out experiments/results]
 
 Writes ``paired_landings.{json,md}``. Needs ``gymnasium[box2d]``; about 2 minutes on 2 cores.
 """
@@ -79,11 +86,32 @@ def collect_cases(episodes: int, lead: int, rng):
     return cases
 
 
-def run_box2d(cases, actions, max_steps: int):
+class _WorldWithIterations:
+    """Box2D's world with ``Step``'s velocity-iteration count replaced (LunarLander passes 180)."""
+
+    def __init__(self, world, velocity_iterations: int):
+        object.__setattr__(self, "_world", world)
+        object.__setattr__(self, "_iterations", velocity_iterations)
+
+    def __getattr__(self, name):
+        return getattr(self._world, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._world, name, value)
+
+    def Step(self, dt, velocity_iterations, position_iterations):  # noqa: N802 (Box2D's name)
+        return self._world.Step(dt, self._iterations, position_iterations)
+
+
+def run_box2d(cases, actions, max_steps: int, velocity_iterations: int | None = None):
+    """Box2D from each case's snapshot with the case's actions; ``velocity_iterations`` replaces the
+    180 sweeps LunarLander asks of each ``world.Step`` (None: unchanged)."""
     env = gym.make("LunarLander-v3").unwrapped
     steps, outcome = np.zeros(len(cases), np.int64), np.zeros(len(cases), np.int64)
     for i, (seed, snap, _) in enumerate(cases):
         _load(env, seed, snap)
+        if velocity_iterations is not None:
+            env.world = _WorldWithIterations(env.world, velocity_iterations)
         steps[i], outcome[i] = max_steps, 3
         for t in range(max_steps):
             _, r, terminated, _, _ = env.step(int(actions[i, t]))
@@ -92,6 +120,8 @@ def run_box2d(cases, actions, max_steps: int):
                 steps[i] = t + 1
                 outcome[i] = 2 if out else (1 if r > 0 and not env.game_over else 0)
                 break
+        if velocity_iterations is not None:
+            env.world = env.world._world
     env.close()
     return steps, outcome
 
@@ -164,6 +194,10 @@ def markdown(s: dict, header: dict) -> str:
     lines += ["", f"- Survived to the step limit: Box2D {s['box2d_survived']}, JAX {s['jax_survived']}.",
               f"- Mean steps from the snapshot to the end: Box2D {s['box2d_mean_steps']:.1f}, "
               f"JAX {s['jax_mean_steps']:.1f}.",
+              *([f"- Box2D with {c['velocity_iterations']} velocity sweeps per step instead of 180 "
+                 f"(near convergence), same states and actions: {c['survived']} survived, mean steps "
+                 f"{c['mean_steps']:.1f} (crash {c['crash']}, out {c['out']})."]
+                if (c := s.get("box2d_converged")) else []),
               f"- Box2D's revolute joints at the first contact step are pulled apart by a median "
               f"{100 * e['median']:.1f} cm (90th percentile {100 * e['p90']:.1f} cm, "
               f"max {100 * e['max']:.0f} cm; "
@@ -187,15 +221,23 @@ def main(argv=None):
     ap.add_argument("--max-steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="experiments/results")
+    ap.add_argument("--box2d-converged", type=int, default=0, metavar="SWEEPS",
+                    help="also run Box2D with this many velocity sweeps per step (e.g. 1000, near "
+                         "convergence; LunarLander uses 180) and report its outcomes (0: skip)")
     args = ap.parse_args(argv)
-    if args.episodes < 1 or args.lead < 1 or args.max_steps < 1:
-        raise ValueError("--episodes, --lead and --max-steps must be >= 1")
+    if args.episodes < 1 or args.lead < 1 or args.max_steps < 1 or args.box2d_converged < 0:
+        raise ValueError("--episodes, --lead and --max-steps must be >= 1, --box2d-converged >= 0")
     rng = np.random.default_rng(args.seed)
     cases = collect_cases(args.episodes, args.lead, rng)
     actions = rng.integers(0, 4, (len(cases), args.max_steps)).astype(np.int32)
     j_steps, j_out = run_jax(cases, actions, args.max_steps, jax.random.PRNGKey(args.seed))
     b_steps, b_out = run_box2d(cases, actions, args.max_steps)
     summary = summarise(cases, b_steps, b_out, j_steps, j_out)
+    if args.box2d_converged:
+        c_steps, c_out = run_box2d(cases, actions, args.max_steps, args.box2d_converged)
+        summary["box2d_converged"] = dict(
+            velocity_iterations=args.box2d_converged, survived=int((c_out == 3).sum()),
+            mean_steps=float(c_steps.mean()), crash=int((c_out == 0).sum()), out=int((c_out == 2).sum()))
     header = {"machine": cpu_model(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
               "command": "python " + " ".join([pathlib.Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
               "policy": f"uniform random discrete actions, default_rng({args.seed})",
