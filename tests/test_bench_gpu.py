@@ -1,7 +1,6 @@
 """scripts/bench_gpu.py: `--smoke` runs end to end on CPU and writes every JSON field; the time
 budget skips sizes that would not fit; an out-of-memory size stops its sweep."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,18 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.scripts import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "bench_gpu.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("_bench_gpu", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_script("bench_gpu")
 
 
 def _run(tmp_path, *flags):

@@ -1,18 +1,14 @@
 """Acceptance bands of the JAX env against Box2D on 2000 episodes per setting (slow; make test-slow)."""
 
-import importlib.util
-import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 @pytest.mark.slow
 def test_fidelity_acceptance_bands(tmp_path):
-    spec = importlib.util.spec_from_file_location("fidelity", ROOT / "scripts" / "fidelity.py")
-    fidelity = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fidelity)
+    fidelity = load_script("fidelity")
     results = fidelity.main(["--out", str(tmp_path)])  # the default: 2000 episodes per setting
     failed = [(r["setting"], c) for r in results for c in r["checks"] if not c["ok"]]
     assert (tmp_path / "fidelity.md").exists()

@@ -1,20 +1,15 @@
 """``scripts/fidelity.py`` compares against the pinned reference only: LunarLander-v3 on Box2D
 2.3.10 under one Gymnasium version, unless told otherwise (``--allow-other-versions``)."""
 
-import importlib.util
-import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 @pytest.fixture
 def fidelity():
-    spec = importlib.util.spec_from_file_location("fidelity", ROOT / "scripts" / "fidelity.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("fidelity")
 
 
 class _Ran(Exception):

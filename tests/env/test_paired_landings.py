@@ -1,21 +1,16 @@
 """``scripts/paired_landings.py --box2d-converged``: Box2D rerun with another velocity-sweep count."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
+
 pytest.importorskip("Box2D")
 
 
 @pytest.fixture(scope="module")
 def paired():
-    spec = importlib.util.spec_from_file_location("paired_landings", ROOT / "scripts" / "paired_landings.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("paired_landings")
 
 
 def test_world_proxy_replaces_only_the_velocity_sweeps(paired):
