@@ -34,7 +34,7 @@ _MANIFOLD = 2  # contact points solved: the deepest corners
 _TOI_POSITION_PASSES = 3
 
 
-def _push_out(c, th, sep, n, rn):
+def _push_out(c, th, sep, n, rn, k_n):
     """Box2D's ``SolveTOIPositionConstraints`` loop on the leg alone: push it out of the edge.
 
     Each pass corrects the manifold points in turn (Baumgarte 0.75, the separation re-measured
@@ -48,12 +48,12 @@ def _push_out(c, th, sep, n, rn):
 
     Args: ``c`` [2] m and ``th`` [] rad the leg's pose at the time of impact; ``sep`` [M] m the
       points' separations there (core distance minus 0.02; negative = in the manifold);
-      ``n`` [M, 2] their unit normals; ``rn`` [M] m the cross products of their levers with ``n``.
+      ``n`` [M, 2] their unit normals; ``rn`` [M] m the cross products of their levers with ``n``;
+      ``k_n`` [M] kg the points' normal effective masses.
     Returns: ``(c, th)`` after the passes.
     """
     inv_m, inv_i = 1.0 / C.LEG_MASS, 1.0 / C.LEG_INERTIA
     in_manifold = sep < 0.0
-    k_n = 1.0 / (inv_m + inv_i * rn * rn)
     # The points' displacement along their normals since the time of impact (linear in the small
     # turn), so each correction sees the earlier ones as Box2D's per-point re-measure does. The
     # passes are a loop, not unrolled: the carried values are then materialised once per pass,
@@ -115,14 +115,15 @@ def leg_substep(at_start, centre0, angle0, centre1, angle1, sep0, sep1, v, w, a,
     pick = jnp.stack([first, second])
     sep, n, mu, r = sep4[pick], n4[pick], mu4[pick], corners[pick] - c[None]
     rn = K.cross(r, n)
-    c, th = _push_out(c, th, sep, n, rn)
+    k_n = 1.0 / (inv_m + inv_i * rn * rn)
+    c, th = _push_out(c, th, sep, n, rn, k_n)
 
     # Velocity: the leg alone against its contacts, restitution 0, Coulomb friction.
     active = sep < 0.0
     t = jnp.stack([n[:, 1], -n[:, 0]], -1)
     rt = K.cross(r, t)
-    k_n = 1.0 / (inv_m + inv_i * rn * rn)
     k_t = 1.0 / (inv_m + inv_i * rt * rt)
+
     def iteration(_, carry):  # a loop, not unrolled, for the reason given in ``_push_out``
         v, w, acc_n, acc_t = carry
         for k in range(_MANIFOLD):
