@@ -355,6 +355,7 @@ def joint_closure(qpos, joint_gap, iterations: int = JOINT_CLOSURE_ITERATIONS):
     th_b = qpos[2] + qpos[3:5]  # [2] leg world angles
     r_b = K.rotate(th_b, anchor_b)  # [2, 2] anchor relative to the leg centre
     c_b = hinge[None] - r_b + joint_gap  # [2, 2] leg centres
+
     def one_pass(_, carry):  # a loop, not unrolled (see ``toi._push_out``)
         c_b, th_b, r_b = carry
         err = c_b + r_b - hinge[None]
