@@ -40,7 +40,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rlax_lander.env import collision, toi
+from rlax_lander.env import collision, sparse, toi
 from rlax_lander.env import constants as C
 from rlax_lander.env import kinematics as K
 from rlax_lander.env import state as state_lib
@@ -439,9 +439,12 @@ def toi_pass(state, contacts: Contacts, pos, angle, leg_angle, joint_gap, u):
     # One call per leg, not a vmap over the legs: the vmap's size-2 axis inside the env batch
     # vectorises worse on CPU (one-core A/B: the loop is ~5 % faster).
     angle0, angle1 = state.angle + state.leg_angle, angle + leg_angle
-    substeps = [toi.leg_substep(at_start[i], contacts.leg_centres[i], angle0[i], centres1[i], angle1[i],
-                                sep_start[i], sep_end[i], v_legs[i], w_legs[i], a, b, edge_mu)
-                for i in range(2)]
+    # A leg's sub-step runs only where it struck (``sparse.sparse_where``).
+    substeps = [sparse.sparse_where(
+        struck[i], toi.leg_substep,
+        (at_start[i], contacts.leg_centres[i], angle0[i], centres1[i], angle1[i], sep_start[i], sep_end[i],
+         v_legs[i], w_legs[i], a, b, edge_mu),
+        (centres1[i], angle1[i], w_legs[i])) for i in range(2)]
     toi_centre, toi_angle, toi_w = (jnp.stack(x) for x in zip(*substeps))
     leg_angle = jnp.where(struck, toi_angle - angle, leg_angle)
     gap = K.leg_anchor_gap(pos, angle, leg_angle, toi_centre)
@@ -504,8 +507,12 @@ def hull_response(state, contacts: Contacts, hit, hull_clearance, pos, angle, u)
     a, b = contacts.edge_a, contacts.edge_b
     n = collision.WINDOW_EDGES  # the terrain edges; the flat bottom edge (last) is out of a crash's reach
     com0 = K.hull_com(state.pos, state.angle)
-    com, th, v, w = toi.hull_substep(state.near_hull, state.hull_clearance, hull_clearance, com0, state.angle,
-                                     K.hull_com(pos, angle), angle, u[0:2], u[2], a[:n], b[:n])
+    com1 = K.hull_com(pos, angle)
+    com, th, v, w = sparse.sparse_where(
+        hit, toi.hull_substep,
+        (state.near_hull, state.hull_clearance, hull_clearance, com0, state.angle, com1, angle, u[0:2], u[2],
+         a[:n], b[:n]),
+        (com1, angle, u[0:2], u[2]))
     new_pos = com - K.rotate(th, jnp.asarray(C.HULL_COM))
     pos = jnp.where(hit, new_pos, pos)
     angle = jnp.where(hit, th, angle)
