@@ -498,7 +498,8 @@ def hull_response(state, contacts: Contacts, hit, hull_clearance, pos, angle, u)
     """The hull's contact response on the step it first touches the terrain (``toi.hull_substep``).
 
     Any hull touch ends the episode, so this only shapes the terminal step's final observation; it
-    is computed for every env and kept where ``hit`` [] bool (the hull's first touch this step).
+    runs where ``hit`` [] bool (the hull's first touch this step), and in a batch only for those
+    envs (``sparse.sparse_where``).
 
     Args: the pre-step ``state`` and ``contacts``; the hull's ``hull_clearance`` [] m, ``pos`` [2] m,
       ``angle`` [] rad and ``u`` [5] after the regular solve and the legs' TOI pass.
