@@ -80,3 +80,14 @@ def test_unbatched_and_unbatched_operands():
     y, _ = jax.jit(jax.vmap(sparse_rows, (0, 0, None)))(pred, x, m[0])
     y_ref, _ = jax.jit(jax.vmap(select_rows, (0, 0, None)))(pred, x, m[0])
     np.testing.assert_allclose(y, y_ref, rtol=2e-6, atol=1e-6)
+
+
+def test_gathering_is_cpu_only():
+    """On a GPU or TPU the batched form is the plain select (no gather/scatter buffer)."""
+    pred, x, m = inputs(5)
+    traced = jax.jit(jax.vmap(sparse_rows)).trace(pred, x, m)
+    cpu = traced.lower(lowering_platforms=("cpu",)).as_text()
+    for platform in ("cuda", "tpu"):
+        other = traced.lower(lowering_platforms=(platform,)).as_text()
+        assert "stablehlo.scatter" not in other and "stablehlo.select" in other, platform
+    assert "stablehlo.scatter" in cpu
