@@ -3,17 +3,18 @@
 Two parts of the physics step act on a few envs of a batch: the legs' TOI sub-step (a leg striking
 the terrain, about 1 % of leg-steps under random play) and the hull's contact response (an
 episode's terminal step). A vmapped ``lax.cond`` turns into a select, which computes the branch for
-every env; on a CPU that is a quarter of the step's cost. ``sparse_where`` has its own batching rule
-(``jax.custom_batching.custom_vmap``): on a CPU it gathers the rows where the predicate holds into
-a buffer of static size, runs the branch on the buffer, and scatters the results back; when more
-rows hold than the buffer has room for, it falls back to the whole batch. Nested vmaps (seeds over
-envs) are flattened into one batch first. Other platforms keep the select, where a data-dependent
-branch costs a device-to-host round trip and a wide select is cheap.
+every env; on a CPU that was a fifth of the step's cost (batch 1024, BENCHMARKS.md).
+``sparse_where`` has its own batching rule (``jax.custom_batching.custom_vmap``): on a CPU it
+gathers the rows where the predicate holds into a buffer of static size, runs the branch on the
+buffer, and scatters the results back; when more rows hold than the buffer has room for, it falls
+back to the whole batch. Nested vmaps (seeds over envs) are flattened into one batch first. Other
+platforms keep the select, where a data-dependent branch costs a device-to-host round trip and a
+wide select is cheap.
 
-The result is the same wherever the rows are computed: the branch is elementwise over the batch,
-so a row's bits do not depend on which other rows share its buffer
-(``tests/env/test_sparse.py``).
-"""
+The values are those of computing the branch for every row, up to the rounding of fused
+multiply-adds, which XLA places by how it compiles each form (``tests/env/test_sparse.py``); rows
+that do not take the branch are ``otherwise`` exactly. A given program and input give the same bits
+on every run."""
 
 import jax
 import jax.numpy as jnp
