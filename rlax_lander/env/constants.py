@@ -82,6 +82,7 @@ MAX_TRANSLATION = 2.0  # m per step
 MAX_ROTATION = 0.5 * math.pi  # rad per step
 LINEAR_SLEEP_TOLERANCE = 0.01
 ANGULAR_SLEEP_TOLERANCE = 2.0 / 180.0 * math.pi
+BOX2D_VELOCITY_ITERATIONS = 180  # LunarLander's world.Step(1 / FPS, 180, 60)
 SLEEP_STEPS = 25  # 0.5 s of float32-accumulated 0.02 s steps reaches 0.5 on the 25th step
 
 # --- defaults of the constructor / registration --------------------------------------------------------

@@ -114,7 +114,8 @@ class LunarLander(environment.Environment[EnvState, EnvParams]):
             points=jnp.stack([imp.main_point, imp.side_point]),
         )
         state, step_info = physics.world_step(
-            state, forces, params.gravity, params.velocity_iterations, params.position_iterations
+            state, forces, params.gravity, params.velocity_iterations, params.position_iterations,
+            params.first_contact_iterations,
         )
         obs = observation.observation(state)
         reward, terminated, shaping = observation.reward_and_termination(

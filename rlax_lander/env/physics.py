@@ -17,8 +17,10 @@ closed chain, and the next step's ``joint_closure`` closes it as Box2D's positio
    matrix;
 4. ``constraint_rows``: Jacobian rows [motor0, limit0, motor1, limit1, (tangent, normal) x 6];
 5. ``warm_start``: last step's accumulated impulses where the constraint persists;
-6. ``velocity_sweeps``: sequential impulses, per sweep the leg motors (max 40 N m), the joint
-   limits (state decided from the pre-step angle), then per contact friction and normal;
+6. ``solve_velocities``: sequential impulses (``velocity_sweeps``), per sweep the leg motors (max
+   40 N m), the joint limits (state decided from the pre-step angle), then per contact friction
+   and normal; on a step where a contact has no warm start, Box2D's own unconverged 180 sweeps in
+   body coordinates instead (``body_solve``), the legs' slip off the chain opening their joints;
 7. ``integrate``: positions, with Box2D's per-step translation/rotation clamps on the hull;
 8. ``joint_closure``: the revolute joints' point correction closes the joint gaps (Box2D moves
    the leg, and the hull by under 0.1 % of it, by the full error: the leg turns about its centre);
@@ -40,7 +42,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rlax_lander.env import collision, sparse, toi
+from rlax_lander.env import body_solve, collision, sparse, toi
 from rlax_lander.env import constants as C
 from rlax_lander.env import kinematics as K
 from rlax_lander.env import state as state_lib
@@ -521,7 +523,34 @@ def hull_response(state, contacts: Contacts, hit, hull_clearance, pos, angle, u)
     return pos, angle, u
 
 
-def world_step(state, forces: Forces, gravity, velocity_iterations: int, position_iterations: int):
+def solve_velocities(state, u, acc, rows: Rows, limits: Limits, contacts: Contacts, velocity_iterations: int,
+                     first_contact_iterations: int):
+    """The velocity solve from the warm start ``(u [5], acc [NUM_ROWS])``: the converged
+    reduced-coordinate sweeps, or, on a step where an active contact has no warm start (new, or
+    separating last step), Box2D's ``first_contact_iterations`` sweeps in body coordinates
+    (``body_solve``), which leave part of the hull's approach velocity unresolved as Box2D does (0:
+    always the converged solve). Only the envs of a batch with such a contact run the latter
+    (``sparse.sparse_where``).
+
+    Returns: ``(u [5], acc [NUM_ROWS], leg_slip [2, 2])``, the last the legs' linear velocity off
+    the closed chain (m/s, zero after the converged solve).
+    """
+    u_warm, acc_warm = u, acc
+    u, acc = velocity_sweeps(u, acc, rows, limits, contacts, velocity_iterations)
+    no_slip = jnp.zeros((2, 2), jnp.float32)
+    if first_contact_iterations == 0:
+        return u, acc, no_slip
+    unwarmed = jnp.any(contacts.active & jnp.all(state.contact_impulse == 0.0, axis=1))
+    return sparse.sparse_where(
+        unwarmed,
+        lambda u, acc, state, contacts, limits: body_solve.body_sweeps(
+            u, acc, state.pos, state.angle, state.leg_angle, contacts, limits, _CONTACT_LEG,
+            first_contact_iterations),
+        (u_warm, acc_warm, state, contacts, limits), (u, acc, no_slip))
+
+
+def world_step(state, forces: Forces, gravity, velocity_iterations: int, position_iterations: int,
+               first_contact_iterations: int = C.BOX2D_VELOCITY_ITERATIONS):
     """Advances one env's bodies by one step of ``DT`` seconds. Returns ``(state, StepInfo)``."""
     pos, angle, leg_angle = state.pos, state.angle, state.leg_angle
     u = jnp.concatenate([state.vel, state.ang_vel[None], state.leg_ang_vel])
@@ -534,9 +563,11 @@ def world_step(state, forces: Forces, gravity, velocity_iterations: int, positio
     rows = constraint_rows(pos, com, m_inv, contacts)
     limits = joint_limits(leg_angle)
     u, acc = warm_start(state, u, rows, limits, contacts)
-    u, acc = velocity_sweeps(u, acc, rows, limits, contacts, velocity_iterations)
+    u, acc, leg_slip = solve_velocities(state, u, acc, rows, limits, contacts, velocity_iterations,
+                                        first_contact_iterations)
     qpos, u = integrate(com, angle, leg_angle, u)
-    qpos, joint_gap = joint_closure(qpos, state.joint_gap)
+    # The legs' own motion off the closed chain in an unconverged solve opens their joints.
+    qpos, joint_gap = joint_closure(qpos, state.joint_gap + C.DT * leg_slip)
     qpos, solved = position_correction(qpos, joint_gap, rows, limits, contacts, position_iterations)
 
     new_angle = qpos[2]

@@ -64,13 +64,13 @@ def validate_params(params: EnvParams) -> None:
     """Checks every ``EnvParams`` field eagerly, before anything is traced or compiled.
 
     Types: ``enable_wind`` is a bool (Python or numpy); ``max_steps_in_episode``,
-    ``velocity_iterations`` and ``position_iterations`` are integers (not bools, not floats, even
-    integral ones such as 1000.0); ``gravity``, ``wind_power`` and ``turbulence_power`` are real
-    numbers. Array values (e.g. params built for vmap) are checked by dtype and elementwise.
-    Ranges: -12 < gravity < 0 (as the original asserts), max_steps_in_episode >= 1,
-    velocity_iterations >= 1, position_iterations >= 0; wind_power and turbulence_power must be
-    finite (NaN or +-inf is an error), and finite values outside [0, 20] and [0, 2] only warn, as
-    in the original.
+    ``velocity_iterations``, ``position_iterations`` and ``first_contact_iterations`` are integers
+    (not bools, not floats, even integral ones such as 1000.0); ``gravity``, ``wind_power`` and
+    ``turbulence_power`` are real numbers. Array values (e.g. params built for vmap) are checked by
+    dtype and elementwise. Ranges: -12 < gravity < 0 (as the original asserts),
+    max_steps_in_episode >= 1, velocity_iterations >= 1, position_iterations >= 0,
+    first_contact_iterations >= 0; wind_power and turbulence_power must be finite (NaN or +-inf is
+    an error), and finite values outside [0, 20] and [0, 2] only warn, as in the original.
 
     Raises:
       ValueError: naming the field, the value given and the allowed values.
@@ -99,7 +99,8 @@ def validate_params(params: EnvParams) -> None:
     for name in ("enable_wind",):
         if kind(getattr(params, name)) != "bool":
             raise wrong_type(name, "True or False")
-    for name, low in (("max_steps_in_episode", 1), ("velocity_iterations", 1), ("position_iterations", 0)):
+    for name, low in (("max_steps_in_episode", 1), ("velocity_iterations", 1), ("position_iterations", 0),
+                      ("first_contact_iterations", 0)):
         value = getattr(params, name)
         if kind(value) != "int":
             raise wrong_type(name, f"an int >= {low}")

@@ -91,6 +91,10 @@ class EnvParams:
       max_steps_in_episode: truncation step count (``TimeLimit``).
       velocity_iterations: sequential-impulse sweeps per step over joints and contacts.
       position_iterations: position-correction sweeps per step.
+      first_contact_iterations: Box2D's velocity sweeps in body coordinates on a step where a leg
+        contact has no warm start (``physics.solve_velocities``); LunarLander's 180 by default. 0
+        runs the converged reduced solve there too: a hard touchdown then holds the hull up more
+        often than Box2D does, and on a GPU every step skips the 180 sweeps.
     """
 
     gravity: float = C.GRAVITY
@@ -100,6 +104,7 @@ class EnvParams:
     max_steps_in_episode: int = C.MAX_EPISODE_STEPS
     velocity_iterations: int = struct.field(pytree_node=False, default=40)
     position_iterations: int = struct.field(pytree_node=False, default=4)
+    first_contact_iterations: int = struct.field(pytree_node=False, default=C.BOX2D_VELOCITY_ITERATIONS)
 
 
 NUM_CONTACTS = 6  # leg contacts of the solver: four foot corners, two vertex-on-foot-face

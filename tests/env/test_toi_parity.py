@@ -187,7 +187,9 @@ def test_joint_gap_and_leg_angle_follow_box2d_after_touchdown(followups):
     stretched, closed = b_norm > 0.05, b_norm < 0.001
     assert stretched.sum() > 50 and closed.sum() > 100
     assert (j_norm[stretched] > 0.01).mean() > 0.5, (j_norm[stretched] > 0.01).mean()
-    assert (j_norm[closed] < 0.01).mean() > 0.9, (j_norm[closed] < 0.01).mean()
+    # 0.94 with the converged solve on every step, 0.88 with Box2D's unconverged first-contact
+    # solve (``body_solve``): the hull then falls on as Box2D's does, and some legs strike again.
+    assert (j_norm[closed] < 0.01).mean() > 0.85, (j_norm[closed] < 0.01).mean()
 
 
 def _corner_distances(body, a, b):
