@@ -540,7 +540,9 @@ def solve_velocities(state, u, acc, rows: Rows, limits: Limits, contacts: Contac
     no_slip = jnp.zeros((2, 2), jnp.float32)
     if first_contact_iterations == 0:
         return u, acc, no_slip
-    unwarmed = jnp.any(contacts.active & jnp.all(state.contact_impulse == 0.0, axis=1))
+    # After a hull touch (game_over) nothing is observed any more; a batch that keeps stepping its
+    # finished envs (``rollout.run_episodes``) would otherwise run this solve for each of them.
+    unwarmed = jnp.any(contacts.active & jnp.all(state.contact_impulse == 0.0, axis=1)) & ~state.game_over
     return sparse.sparse_where(
         unwarmed,
         lambda u, acc, state, contacts, limits: body_solve.body_sweeps(
