@@ -1,9 +1,11 @@
 """``sparse_where``: a branch that is rarely taken, paid for only where it is taken.
 
-Two parts of the physics step act on a few envs of a batch: the legs' TOI sub-step (a leg striking
-the terrain, about 1 % of leg-steps under random play) and the hull's contact response (an
-episode's terminal step). A vmapped ``lax.cond`` turns into a select, which computes the branch for
-every env; on a CPU that was a fifth of the step's cost (batch 1024, BENCHMARKS.md).
+Three parts of the physics step act on a few envs of a batch: the legs' TOI sub-step (a leg
+striking the terrain, about 1 % of leg-steps under random play), Box2D's first-contact velocity
+solve (``body_solve``; about 13 of 1024 envs per step of random play, at most 44 seen) and the
+hull's contact response (an episode's terminal step). A vmapped ``lax.cond`` turns into a select,
+which computes the branch for every env; on a CPU that was a fifth of the step's cost (batch 1024,
+BENCHMARKS.md).
 ``sparse_where`` has its own batching rule (``jax.custom_batching.custom_vmap``): on a CPU it
 gathers the rows where the predicate holds into a buffer of static size, runs the branch on the
 buffer, and scatters the results back; when more rows hold than the buffer has room for, it falls
