@@ -19,8 +19,9 @@ closed chain, and the next step's ``joint_closure`` closes it as Box2D's positio
 5. ``warm_start``: last step's accumulated impulses where the constraint persists;
 6. ``solve_velocities``: sequential impulses (``velocity_sweeps``), per sweep the leg motors (max
    40 N m), the joint limits (state decided from the pre-step angle), then per contact friction
-   and normal; on a step where a contact has no warm start, Box2D's own unconverged 180 sweeps in
-   body coordinates instead (``body_solve``), the legs' slip off the chain opening their joints;
+   and normal (on a CPU only for the envs of a batch that touch); on a step where a contact has
+   no warm start, Box2D's own unconverged 180 sweeps in body coordinates instead
+   (``body_solve``), the legs' slip off the chain opening their joints;
 7. ``integrate``: positions, with Box2D's per-step translation/rotation clamps on the hull;
 8. ``joint_closure``: the revolute joints' point correction closes the joint gaps (Box2D moves
    the leg, and the hull by under 0.1 % of it, by the full error: the leg turns about its centre);
@@ -55,6 +56,9 @@ _CONTACT_LEG = (0, 0, 1, 1, 0, 1)
 NUM_ROWS = 4 + 2 * NUM_CONTACTS
 # Passes of ``joint_closure`` per step (after two a 0.3 m gap is left at 0.01 mm, 0.5 m at 0.2 mm).
 JOINT_CLOSURE_ITERATIONS = 2
+# The velocity sweeps with contact rows gather one env per this many of a batch
+# (``sparse.sparse_where``); under random play about 31 of 1024 envs touch per step, at most 65.
+CONTACT_ROWS_PER_SLOT = 8
 # Which entries of each row's Jacobian can be non-zero: a motor or limit row touches its own leg
 # coordinate only; a contact row touches the hull and its own leg.
 _ROW_SPARSITY = [(0, 0, 0, 1, 0)] * 2 + [(0, 0, 0, 0, 1)] * 2 + [
@@ -248,11 +252,14 @@ def warm_start(state, u, rows: Rows, limits: Limits, contacts: Contacts):
     return u + acc @ rows.w, acc
 
 
-def velocity_sweeps(u, acc, rows: Rows, limits: Limits, contacts: Contacts, iterations: int):
+def velocity_sweeps(u, acc, rows: Rows, limits: Limits, contacts: Contacts, iterations: int,
+                    with_contacts: bool = True):
     """``iterations`` sequential-impulse sweeps: per leg the motor (towards ``LEG_MOTOR_SPEED``,
     at most ``LEG_SPRING_TORQUE``) then the limit, then per contact friction then normal.
 
-    Args: u [5] generalised velocity, acc [NUM_ROWS] accumulated impulses (warm start).
+    Args: u [5] generalised velocity, acc [NUM_ROWS] accumulated impulses (warm start);
+      with_contacts (static): False sweeps the joints only, which gives the same result when no
+      contact is active and no contact row has a warm start.
     Returns: ``(u, acc)`` after the sweeps.
     """
     max_motor = C.LEG_SPRING_TORQUE * C.DT
@@ -281,7 +288,7 @@ def velocity_sweeps(u, acc, rows: Rows, limits: Limits, contacts: Contacts, iter
                             jnp.where(at_upper[i], jnp.minimum(new, 0.0), 0.0))
             u = add(u, r, new - acc[r])
             acc[r] = new
-        for k in range(NUM_CONTACTS):  # contacts: friction, then normal
+        for k in range(NUM_CONTACTS if with_contacts else 0):  # contacts: friction, then normal
             rt, rn = 4 + 2 * k, 5 + 2 * k
             bound = friction[k] * acc[rn]
             new = jnp.clip(acc[rt] - dot(rt, u) * inv_k_s[rt], -bound, bound)
@@ -523,6 +530,25 @@ def hull_response(state, contacts: Contacts, hit, hull_clearance, pos, angle, u)
     return pos, angle, u
 
 
+def _reduced_solve(u, acc, rows: Rows, limits: Limits, contacts: Contacts, iterations: int):
+    """``velocity_sweeps`` of one env. Most envs of a batch are in flight, where the contact rows
+    do nothing (about 31 of 1024 touch per step under random play), so on a CPU only the envs
+    with an active or warm-started contact sweep them (``sparse.sparse_where``) and the others
+    sweep the joints alone. On other platforms every env sweeps every row (no gather, no select).
+    """
+    def every_row(u, acc, rows, limits, contacts):
+        return velocity_sweeps(u, acc, rows, limits, contacts, iterations)
+
+    def contacts_where_touching(u, acc, rows, limits, contacts):
+        touching = jnp.any(contacts.active) | jnp.any(acc[4:] != 0.0)
+        joints_only = velocity_sweeps(u, acc, rows, limits, contacts, iterations, with_contacts=False)
+        return sparse.sparse_where(touching, every_row, (u, acc, rows, limits, contacts), joints_only,
+                                   rows_per_slot=CONTACT_ROWS_PER_SLOT)
+
+    return jax.lax.platform_dependent(u, acc, rows, limits, contacts, cpu=contacts_where_touching,
+                                      default=every_row)
+
+
 def solve_velocities(state, u, acc, rows: Rows, limits: Limits, contacts: Contacts, velocity_iterations: int,
                      first_contact_iterations: int):
     """The velocity solve from the warm start ``(u [5], acc [NUM_ROWS])``: the converged
@@ -536,7 +562,7 @@ def solve_velocities(state, u, acc, rows: Rows, limits: Limits, contacts: Contac
     the closed chain (m/s, zero after the converged solve).
     """
     u_warm, acc_warm = u, acc
-    u, acc = velocity_sweeps(u, acc, rows, limits, contacts, velocity_iterations)
+    u, acc = _reduced_solve(u, acc, rows, limits, contacts, velocity_iterations)
     no_slip = jnp.zeros((2, 2), jnp.float32)
     if first_contact_iterations == 0:
         return u, acc, no_slip

@@ -1,17 +1,19 @@
 """``sparse_where``: a branch that is rarely taken, paid for only where it is taken.
 
-Three parts of the physics step act on a few envs of a batch: the legs' TOI sub-step (a leg
+Four parts of the physics step act on a few envs of a batch: the legs' TOI sub-step (a leg
 striking the terrain, about 1 % of leg-steps under random play), Box2D's first-contact velocity
-solve (``body_solve``; about 13 of 1024 envs per step of random play, at most 44 seen) and the
-hull's contact response (an episode's terminal step). A vmapped ``lax.cond`` turns into a select,
-which computes the branch for every env; on a CPU that was a fifth of the step's cost (batch 1024,
+solve (``body_solve``; about 13 of 1024 envs per step of random play, at most 44 seen), the
+contact rows of the velocity solve (about 31 of 1024 envs touch, at most 65) and the hull's
+contact response (an episode's terminal step). A vmapped ``lax.cond`` turns into a select, which
+computes the branch for every env; on a CPU that was a fifth of the step's cost (batch 1024,
 BENCHMARKS.md).
 ``sparse_where`` has its own batching rule (``jax.custom_batching.custom_vmap``): on a CPU it
 gathers the rows where the predicate holds into a buffer of static size, runs the branch on the
-buffer, and scatters the results back; when more rows hold than the buffer has room for, it falls
-back to the whole batch. Nested vmaps (seeds over envs) are flattened into one batch first. Other
-platforms keep the select, where a data-dependent branch costs a device-to-host round trip and a
-wide select is cheap.
+buffer, and scatters the results back. Two buffers are tried in turn (``buffer_sizes``): most steps
+fit a quarter of the room, and a branch's cost grows with the rows it runs on; when more rows hold
+than the larger has room for, it falls back to the whole batch. Nested vmaps (seeds over envs) are
+flattened into one batch first. Other platforms keep the select, where a data-dependent branch
+costs a device-to-host round trip and a wide select is cheap.
 
 The values are those of computing the branch for every row, up to the rounding of fused
 multiply-adds, which XLA places by how it compiles each form (``tests/env/test_sparse.py``); rows
@@ -28,9 +30,19 @@ BATCH_ROWS_PER_SLOT = 16
 MIN_CAPACITY = 8  # batches up to this size run the branch on all rows when any row takes it
 
 
-def capacity(batch: int) -> int:
-    """Static rows of the gathered buffer for a flattened batch of ``batch`` rows."""
-    return min(batch, max(MIN_CAPACITY, -(-batch // BATCH_ROWS_PER_SLOT)))
+def capacity(batch: int, rows_per_slot: int = BATCH_ROWS_PER_SLOT) -> int:
+    """Static rows of the gathered buffer for a flattened batch of ``batch`` rows, one per
+    ``rows_per_slot`` rows of the batch."""
+    return min(batch, max(MIN_CAPACITY, -(-batch // rows_per_slot)))
+
+
+def buffer_sizes(batch: int, rows_per_slot: int = BATCH_ROWS_PER_SLOT) -> tuple[int, ...]:
+    """The gathered buffers tried in turn, smallest first: a quarter of ``capacity`` (where that
+    is at least ``MIN_CAPACITY`` rows), then ``capacity``. A step usually needs far fewer rows
+    than its worst case, and a branch's cost grows with the rows it runs on."""
+    size = capacity(batch, rows_per_slot)
+    quarter = size // 4
+    return (quarter, size) if quarter >= MIN_CAPACITY else (size,)
 
 
 def _select(pred, taken, otherwise):
@@ -51,18 +63,19 @@ def _gathered(fn, pred, operands, otherwise, size):
     return jax.tree.map(lambda o, t: o.at[rows].set(t, mode="drop"), otherwise, taken)
 
 
-def _compacted(fn, pred, operands, otherwise):
+def _compacted(fn, pred, operands, otherwise, rows_per_slot):
     """CPU form of a flat batch: skip, gather or run all, by how many rows take the branch."""
     n = pred.shape[0]
     count = jnp.sum(pred, dtype=jnp.int32)
-    size = capacity(n)
     skip = lambda p, ops, oth: oth
     dense = lambda p, ops, oth: _dense(fn, p, ops, oth)
-    if size >= n:
+    if capacity(n, rows_per_slot) >= n:
         return jax.lax.cond(count > 0, dense, skip, pred, operands, otherwise)
-    gathered = lambda p, ops, oth: _gathered(fn, p, ops, oth, size)
-    branch = jnp.where(count == 0, 0, jnp.where(count <= size, 1, 2))
-    return jax.lax.switch(branch, (skip, gathered, dense), pred, operands, otherwise)
+    sizes = buffer_sizes(n, rows_per_slot)
+    gathered = [lambda p, ops, oth, size=size: _gathered(fn, p, ops, oth, size) for size in sizes]
+    # 0: no row takes the branch; then the smallest buffer with room; last: every row.
+    branch = (count > 0).astype(jnp.int32) + sum((count > size).astype(jnp.int32) for size in sizes)
+    return jax.lax.switch(branch, (skip, *gathered, dense), pred, operands, otherwise)
 
 
 def _broadcast(args, in_batched, axis_size):
@@ -71,7 +84,7 @@ def _broadcast(args, in_batched, axis_size):
     return [jax.tree.map(grow, arg, batched) for arg, batched in zip(args, in_batched)]
 
 
-def _flat_batch(fn):
+def _flat_batch(fn, rows_per_slot):
     """``fn`` over a flat batch (leading axis N of every input), as a ``custom_vmap`` function
     whose rule merges an outer vmap axis into N."""
 
@@ -79,7 +92,7 @@ def _flat_batch(fn):
     def flat(pred, operands, otherwise):
         return jax.lax.platform_dependent(
             pred, operands, otherwise,
-            cpu=lambda p, ops, oth: _compacted(fn, p, ops, oth),
+            cpu=lambda p, ops, oth: _compacted(fn, p, ops, oth, rows_per_slot),
             default=lambda p, ops, oth: _dense(fn, p, ops, oth))
 
     @flat.def_vmap
@@ -93,7 +106,7 @@ def _flat_batch(fn):
     return flat
 
 
-def sparse_where(pred, fn, operands: tuple, otherwise):
+def sparse_where(pred, fn, operands: tuple, otherwise, rows_per_slot: int = BATCH_ROWS_PER_SLOT):
     """``fn(*operands)`` if ``pred`` else ``otherwise``, computed only where ``pred`` holds.
 
     Args:
@@ -102,6 +115,7 @@ def sparse_where(pred, fn, operands: tuple, otherwise):
         of ``otherwise``. It must treat each row alone (no collectives, no randomness).
       operands: a tuple of arrays (pytrees) for ``fn``.
       otherwise: the result where ``pred`` does not hold.
+      rows_per_slot: the gathered buffer has one row per this many rows of the batch (static).
     Returns:
       ``fn(*operands)`` or ``otherwise``; under vmap (any nesting) the same values up to
       float32 rounding (see the module docstring), where only the rows with ``pred`` run ``fn``
@@ -118,7 +132,7 @@ def sparse_where(pred, fn, operands: tuple, otherwise):
     @one.def_vmap
     def batched(axis_size, in_batched, pred, operands, otherwise):
         args = _broadcast((pred, operands, otherwise), in_batched, axis_size)
-        out = _flat_batch(fn)(*args)
+        out = _flat_batch(fn, rows_per_slot)(*args)
         return out, jax.tree.map(lambda _: True, out)
 
     return one(pred, operands, otherwise)

@@ -11,6 +11,7 @@ import pytest
 import rlax_lander
 from rlax_lander.env import constants as C
 from rlax_lander.env import kinematics as K
+from rlax_lander.env import physics
 
 B, T = 8, 300
 ENV, PARAMS = rlax_lander.make("LunarLander-v3")
@@ -105,3 +106,31 @@ def test_leg_angles_stay_within_limits_in_random_play(reset_states):
     # test_toi_parity.py); everywhere else the limits hold to the solver's slop.
     assert np.mean(excess <= 0.1) >= 0.99, np.sort(excess)[-5:]
     assert excess.max() <= 1.0, excess.max()
+
+
+def test_batched_step_gathers_contact_sweeps_and_equals_the_single_env_step(reset_states):
+    """On a CPU the contact rows of the velocity solve run only for the envs of a batch that touch
+    (``physics._reduced_solve``); the others sweep their joints alone. A batch of states from random
+    play, some touching, some in flight, steps as each state does alone."""
+    actions = jax.random.randint(jax.random.PRNGKey(6), (B, T), 0, 4)
+    _, traj, _, _, _ = _trajectory(jax.random.split(jax.random.PRNGKey(7), B), reset_states, actions)
+    flat = jax.tree.map(lambda x: np.asarray(x).reshape((B * T,) + x.shape[2:]), traj)
+    touching = flat.leg_contact.any(axis=1) & ~flat.game_over
+    unwarmed = np.abs(flat.contact_impulse).sum(axis=(1, 2)) == 0
+    flying = ~flat.leg_contact.any(axis=1) & ~flat.game_over & unwarmed
+    assert touching.sum() >= 20 and flying.sum() >= 200
+    # 20 touching among 236 states: more than the small buffer (8 rows), fewer than the large (32).
+    pick = np.concatenate([np.flatnonzero(touching)[:20], np.flatnonzero(flying)[:216]])
+    states = jax.tree.map(lambda x: jnp.asarray(x[pick]), flat)
+    zero = jnp.zeros(2, jnp.float32)
+    forces = physics.Forces(force=zero, torque=jnp.float32(0.0), impulses=jnp.zeros((2, 2), jnp.float32),
+                            points=jnp.zeros((2, 2), jnp.float32))
+    step = lambda s: physics.world_step(s, forces, C.GRAVITY, PARAMS.velocity_iterations,
+                                        PARAMS.position_iterations)[0]
+    batched = jax.jit(jax.vmap(step))(states)
+    single = jax.jit(step)
+    for i in range(len(pick)):
+        one = single(jax.tree.map(lambda x, i=i: x[i], states))
+        for name in ("pos", "vel", "ang_vel", "leg_ang_vel", "contact_impulse"):
+            np.testing.assert_allclose(np.asarray(getattr(batched, name)[i]), np.asarray(getattr(one, name)),
+                                       rtol=1e-5, atol=1e-5, err_msg=f"{name}, state {i}")

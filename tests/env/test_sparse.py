@@ -22,8 +22,9 @@ def branch(x, m):
     return y, s
 
 
-def sparse_rows(pred, x, m):
-    return sparse.sparse_where(pred, branch, (x, m), (x, jnp.full((), -1.0, jnp.float32)))
+def sparse_rows(pred, x, m, rows_per_slot=sparse.BATCH_ROWS_PER_SLOT):
+    return sparse.sparse_where(pred, branch, (x, m), (x, jnp.full((), -1.0, jnp.float32)),
+                               rows_per_slot=rows_per_slot)
 
 
 def select_rows(pred, x, m):
@@ -43,6 +44,10 @@ def inputs(taken: int, seed: int = 0):
 def test_capacity():
     assert sparse.capacity(4) == 4 and sparse.capacity(8) == 8
     assert sparse.capacity(64) == 8 and sparse.capacity(1024) == 64 and sparse.capacity(1025) == 65
+    assert sparse.capacity(1024, rows_per_slot=8) == 128
+    # A quarter-size buffer first where it holds at least MIN_CAPACITY rows.
+    assert sparse.buffer_sizes(64) == (8,) and sparse.buffer_sizes(256) == (16,)
+    assert sparse.buffer_sizes(1024) == (16, 64) and sparse.buffer_sizes(1024, 8) == (32, 128)
 
 
 @pytest.mark.parametrize("taken", [0, 1, 8, 9, N])  # skip, gathered, gathered full, whole batch, all
@@ -55,6 +60,18 @@ def test_batched_equals_select(taken):
     # Rows that do not take the branch are ``otherwise``, bit for bit.
     np.testing.assert_array_equal(np.asarray(y)[~np.asarray(pred)], np.asarray(x)[~np.asarray(pred)])
     assert np.all(np.asarray(s)[~np.asarray(pred)] == -1.0)
+
+
+@pytest.mark.parametrize("taken", [1, 8, 9, 32, 33])  # small buffer, its edge, large, its edge, all
+def test_two_buffers_equal_select(taken):
+    """One row per 2 of 64: buffers of 8 and 32 rows, then the whole batch."""
+    assert sparse.buffer_sizes(N, 2) == (8, 32)
+    pred, x, m = inputs(taken, seed=2)
+    y, s = jax.jit(jax.vmap(lambda p, x, m: sparse_rows(p, x, m, rows_per_slot=2)))(pred, x, m)
+    y_ref, s_ref = jax.jit(jax.vmap(select_rows))(pred, x, m)
+    np.testing.assert_allclose(y, y_ref, rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(s, s_ref, rtol=2e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(y)[~np.asarray(pred)], np.asarray(x)[~np.asarray(pred)])
 
 
 @pytest.mark.parametrize("taken", [3, 20])
