@@ -6,32 +6,46 @@ PYTHONPATH; each compiles ``bench_env``'s program (random actions, gymnax auto-r
 background load hits both alike. Prints each round and the medians, and the ratio B / A.
 
     python scripts/bench_env_ab.py --a /tmp/base_checkout --b . [--batch 1024] [--rounds 7]
+
+Writes experiments/results/bench_env_ab.json (every round, the medians, the machine and date).
 """
 
 import argparse
+import json
 import os
 import pathlib
 import statistics
 import subprocess
 import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rlax_lander.machine import cpu_model  # noqa: E402
 
 WORKER = r"""
 import sys, time
 import jax, jax.numpy as jnp
 import rlax_lander
-n, T = int(sys.argv[1]), int(sys.argv[2])
+from rlax_lander.env.heuristic import heuristic_action
+n, T, policy = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 env, params = rlax_lander.make("LunarLander-v3")
 
 def roll(key):
-    _, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, n), params)
+    obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, n), params)
 
-    def f(st, k):
+    def f(carry, k):
+        obs, st = carry
         ka, ks = jax.random.split(k)
-        a = jax.random.randint(ka, (n,), 0, 4)
-        _, st, r, *_ = jax.vmap(env.step, (0, 0, 0, None))(jax.random.split(ks, n), st, a, params)
-        return st, jnp.sum(r)
+        if policy == "heuristic":
+            a = jax.vmap(lambda o: heuristic_action(o, False))(obs)
+        else:
+            a = jax.random.randint(ka, (n,), 0, 4)
+        obs, st, r, *_ = jax.vmap(env.step, (0, 0, 0, None))(jax.random.split(ks, n), st, a, params)
+        return (obs, st), jnp.sum(r)
 
-    return jax.lax.scan(f, state, jax.random.split(key, T))[1].sum()
+    return jax.lax.scan(f, (obs, state), jax.random.split(key, T))[1].sum()
 
 fn = jax.jit(roll).lower(jax.random.PRNGKey(0)).compile()
 jax.block_until_ready(fn(jax.random.PRNGKey(1)))
@@ -43,11 +57,12 @@ for i, _ in enumerate(sys.stdin):
 """
 
 
-def start(path: str, batch: int, steps: int) -> subprocess.Popen:
+def start(path: str, batch: int, steps: int, policy: str) -> subprocess.Popen:
     root = str(pathlib.Path(path).resolve())
     env = dict(os.environ, PYTHONPATH=root, JAX_PLATFORMS="cpu")
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", WORKER, str(batch), str(steps)],
+    cmd = ["taskset", "-c", "0", sys.executable, "-c", WORKER, str(batch), str(steps), policy]
+    proc = subprocess.Popen(cmd,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=root)
     line = proc.stdout.readline()
     if not line.startswith("ready") or not line.split()[1].startswith(root):
@@ -69,8 +84,11 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--steps", type=int, default=200, help="scan length T per timed call")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--policy", choices=("random", "heuristic"), default="random",
+                    help="random actions, or the heuristic lander (envs that land and rest on their legs)")
+    ap.add_argument("--out", default=str(ROOT / "experiments" / "results" / "bench_env_ab.json"))
     args = ap.parse_args(argv)
-    a, b = start(args.a, args.batch, args.steps), start(args.b, args.batch, args.steps)
+    a, b = (start(path, args.batch, args.steps, args.policy) for path in (args.a, args.b))
     ra, rb = [], []
     for i in range(args.rounds):
         pair = [(a, ra), (b, rb)] if i % 2 == 0 else [(b, rb), (a, ra)]
@@ -84,7 +102,14 @@ def main(argv=None):
     # A burst of load slows one call; each round's ratio compares calls made back to back.
     paired = statistics.median(y / x for x, y in zip(ra, rb))
     print(f"median A {ma:,.0f}  B {mb:,.0f} steps/s  B/A {mb / ma:.3f}  median of rounds' B/A {paired:.3f}  "
-          f"(batch {args.batch}, T {args.steps}, {args.rounds} rounds, pinned to CPU 0)")
+          f"(batch {args.batch}, T {args.steps}, {args.rounds} rounds, {args.policy} policy, "
+          "pinned to CPU 0)")
+    result = {"a": str(pathlib.Path(args.a).resolve()), "b": str(pathlib.Path(args.b).resolve()),
+              "batch": args.batch, "steps": args.steps, "rounds_a": ra, "rounds_b": rb,
+              "median_a": ma, "median_b": mb, "ratio_of_medians": mb / ma, "median_of_ratios": paired,
+              "policy": args.policy, "machine": cpu_model(), "load_avg": os.getloadavg(),
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    pathlib.Path(args.out).write_text(json.dumps(result, indent=1))
     return ma, mb
 
 

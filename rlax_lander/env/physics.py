@@ -59,6 +59,9 @@ JOINT_CLOSURE_ITERATIONS = 2
 # The velocity sweeps with contact rows gather one env per this many of a batch
 # (``sparse.sparse_where``); under random play about 31 of 1024 envs touch per step, at most 65.
 CONTACT_ROWS_PER_SLOT = 8
+# The same for Box2D's first-contact solve: about 14 of 1024 envs per step of random play (at most
+# 44), 32 under the heuristic lander (p99 92).
+FIRST_CONTACT_ROWS_PER_SLOT = 4
 # Which entries of each row's Jacobian can be non-zero: a motor or limit row touches its own leg
 # coordinate only; a contact row touches the hull and its own leg.
 _ROW_SPARSITY = [(0, 0, 0, 1, 0)] * 2 + [(0, 0, 0, 0, 1)] * 2 + [
@@ -571,10 +574,10 @@ def solve_velocities(state, u, acc, rows: Rows, limits: Limits, contacts: Contac
     unwarmed = jnp.any(contacts.active & jnp.all(state.contact_impulse == 0.0, axis=1)) & ~state.game_over
     return sparse.sparse_where(
         unwarmed,
-        lambda u, acc, state, contacts, limits: body_solve.body_sweeps(
-            u, acc, state.pos, state.angle, state.leg_angle, contacts, limits, _CONTACT_LEG,
-            first_contact_iterations),
-        (u_warm, acc_warm, state, contacts, limits), (u, acc, no_slip))
+        lambda u, acc, pose, contacts, limits: body_solve.body_sweeps(
+            u, acc, *pose, contacts, limits, _CONTACT_LEG, first_contact_iterations),
+        (u_warm, acc_warm, (state.pos, state.angle, state.leg_angle), contacts, limits),
+        (u, acc, no_slip), rows_per_slot=FIRST_CONTACT_ROWS_PER_SLOT)
 
 
 def world_step(state, forces: Forces, gravity, velocity_iterations: int, position_iterations: int,

@@ -9,9 +9,10 @@ computes the branch for every env; on a CPU that was a fifth of the step's cost 
 BENCHMARKS.md).
 ``sparse_where`` has its own batching rule (``jax.custom_batching.custom_vmap``): on a CPU it
 gathers the rows where the predicate holds into a buffer of static size, runs the branch on the
-buffer, and scatters the results back. Two buffers are tried in turn (``buffer_sizes``): most steps
-fit a quarter of the room, and a branch's cost grows with the rows it runs on; when more rows hold
-than the larger has room for, it falls back to the whole batch. Nested vmaps (seeds over envs) are
+buffer, and scatters the results back. Buffers are tried smallest first (``buffer_sizes``, each a
+quarter of the next): most steps need far less than the worst case, and a branch's cost grows with
+the rows it runs on; when more rows hold than the largest has room for, it falls back to the whole
+batch. Nested vmaps (seeds over envs) are
 flattened into one batch first. Other platforms keep the select, where a data-dependent branch
 costs a device-to-host round trip and a wide select is cheap.
 
@@ -37,12 +38,13 @@ def capacity(batch: int, rows_per_slot: int = BATCH_ROWS_PER_SLOT) -> int:
 
 
 def buffer_sizes(batch: int, rows_per_slot: int = BATCH_ROWS_PER_SLOT) -> tuple[int, ...]:
-    """The gathered buffers tried in turn, smallest first: a quarter of ``capacity`` (where that
-    is at least ``MIN_CAPACITY`` rows), then ``capacity``. A step usually needs far fewer rows
-    than its worst case, and a branch's cost grows with the rows it runs on."""
-    size = capacity(batch, rows_per_slot)
-    quarter = size // 4
-    return (quarter, size) if quarter >= MIN_CAPACITY else (size,)
+    """The gathered buffers tried in turn, smallest first: ``capacity``, and below it each a
+    quarter of the next while that holds at least ``MIN_CAPACITY`` rows. A step usually needs far
+    fewer rows than its worst case, and a branch's cost grows with the rows it runs on."""
+    sizes = [capacity(batch, rows_per_slot)]
+    while sizes[0] // 4 >= MIN_CAPACITY:
+        sizes.insert(0, sizes[0] // 4)
+    return tuple(sizes)
 
 
 def _select(pred, taken, otherwise):

@@ -32,12 +32,12 @@ def select_rows(pred, x, m):
     return jnp.where(pred, y, x), jnp.where(pred, s, -1.0)
 
 
-def inputs(taken: int, seed: int = 0):
+def inputs(taken: int, seed: int = 0, n: int = N):
     rng = np.random.default_rng(seed)
-    pred = np.zeros(N, bool)
-    pred[rng.choice(N, taken, replace=False)] = True
-    x = rng.standard_normal((N, 3)).astype(np.float32)
-    m = rng.uniform(0.5, 1.5, (N, 2)).astype(np.float32)
+    pred = np.zeros(n, bool)
+    pred[rng.choice(n, taken, replace=False)] = True
+    x = rng.standard_normal((n, 3)).astype(np.float32)
+    m = rng.uniform(0.5, 1.5, (n, 2)).astype(np.float32)
     return jnp.asarray(pred), jnp.asarray(x), jnp.asarray(m)
 
 
@@ -45,9 +45,9 @@ def test_capacity():
     assert sparse.capacity(4) == 4 and sparse.capacity(8) == 8
     assert sparse.capacity(64) == 8 and sparse.capacity(1024) == 64 and sparse.capacity(1025) == 65
     assert sparse.capacity(1024, rows_per_slot=8) == 128
-    # A quarter-size buffer first where it holds at least MIN_CAPACITY rows.
+    # Each buffer a quarter of the next, down to MIN_CAPACITY rows.
     assert sparse.buffer_sizes(64) == (8,) and sparse.buffer_sizes(256) == (16,)
-    assert sparse.buffer_sizes(1024) == (16, 64) and sparse.buffer_sizes(1024, 8) == (32, 128)
+    assert sparse.buffer_sizes(1024) == (16, 64) and sparse.buffer_sizes(1024, 4) == (16, 64, 256)
 
 
 @pytest.mark.parametrize("taken", [0, 1, 8, 9, N])  # skip, gathered, gathered full, whole batch, all
@@ -62,11 +62,12 @@ def test_batched_equals_select(taken):
     assert np.all(np.asarray(s)[~np.asarray(pred)] == -1.0)
 
 
-@pytest.mark.parametrize("taken", [1, 8, 9, 32, 33])  # small buffer, its edge, large, its edge, all
-def test_two_buffers_equal_select(taken):
-    """One row per 2 of 64: buffers of 8 and 32 rows, then the whole batch."""
-    assert sparse.buffer_sizes(N, 2) == (8, 32)
-    pred, x, m = inputs(taken, seed=2)
+@pytest.mark.parametrize("taken", [1, 8, 9, 32, 33, 128, 129])  # each buffer, its edge, all rows
+def test_buffer_ladder_equals_select(taken):
+    """One row per 2 of 256: buffers of 8, 32 and 128 rows, then the whole batch."""
+    n = 256
+    assert sparse.buffer_sizes(n, 2) == (8, 32, 128)
+    pred, x, m = inputs(taken, seed=2, n=n)
     y, s = jax.jit(jax.vmap(lambda p, x, m: sparse_rows(p, x, m, rows_per_slot=2)))(pred, x, m)
     y_ref, s_ref = jax.jit(jax.vmap(select_rows))(pred, x, m)
     np.testing.assert_allclose(y, y_ref, rtol=2e-6, atol=1e-6)
